@@ -1,0 +1,124 @@
+"""What every genai-cost instrumentor shares: the SDK check, settings, telemetry and pricing.
+
+``opentelemetry-instrument`` calls ``instrument(skip_dep_check=True)``, so ``instrumentation_dependencies``
+is not consulted there: ``_instrument`` checks its own SDK and version and returns quietly when the SDK
+is absent or out of range (an app with only openai installed gets the openai instrumentor alone).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import threading
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from packaging.requirements import Requirement
+
+from genai_cost import config
+from genai_cost._internal import log_internal_error, logger
+from genai_cost.config import Settings
+from genai_cost.instrumentation.core import Telemetry, make_telemetry
+from genai_cost.usage import Cost, Usage
+
+
+def sdk_version_ok(requirement: str) -> bool:
+    req = Requirement(requirement)
+    try:
+        version = importlib.metadata.version(req.name)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if req.specifier.contains(version, prereleases=True):
+        return True
+    logger.warning(
+        "genai-cost: %s %s is not supported (%s); not instrumenting it", req.name, version, requirement
+    )
+    return False
+
+
+class _Pricer:
+    """Prices calls through the price book, loaded on first use (or warmed in the background)."""
+
+    def __init__(self) -> None:
+        self._book: Any = None
+        self._lock = threading.Lock()
+
+    def book(self) -> Any:
+        if self._book is None:
+            with self._lock:
+                if self._book is None:
+                    from genai_cost.pricing import get_price_book
+
+                    self._book = get_price_book()
+        return self._book
+
+    def warm(self) -> None:
+        def _load() -> None:
+            try:
+                self.book()
+            except Exception:
+                log_internal_error("loading prices")
+
+        threading.Thread(target=_load, name="genai-cost-prices", daemon=True).start()
+
+    def price(self, provider: str, model: str, usage: Usage, when: float) -> Cost | None:
+        book = self._book if self._book is not None else self.book()
+        return book.price(provider, model, usage, when)
+
+    def unpriced(self, provider: str, model: str) -> None:
+        book = self.book()
+        warn = getattr(book, "warn_unpriced", None)
+        if warn is not None:
+            warn(provider, model)
+
+
+_PRICER = _Pricer()
+
+
+class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Base of the per-SDK instrumentors. Subclasses set ``requirement`` and implement patching."""
+
+    requirement: str = ""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return (self.requirement,)
+
+    def _patch(self, telemetry: Telemetry, settings: Settings) -> None:
+        raise NotImplementedError
+
+    def _unpatch(self) -> None:
+        raise NotImplementedError
+
+    def _instrument(self, **kwargs: Any) -> None:
+        if not sdk_version_ok(self.requirement):
+            return
+        settings: Settings = kwargs.get("settings") or Settings.from_env()
+        if "provider_hosts" in kwargs:
+            settings.provider_hosts = {**settings.provider_hosts, **kwargs["provider_hosts"]}
+        price = unpriced = None
+        if settings.cost_enabled:
+            price, unpriced = _PRICER.price, _PRICER.unpriced
+            _PRICER.warm()
+            _install_cost_processor(kwargs.get("tracer_provider"))
+        telemetry = make_telemetry(
+            settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider"), price, unpriced
+        )
+        self._patch(telemetry, settings)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self._unpatch()
+
+
+def _install_cost_processor(tracer_provider: Any) -> None:
+    # Prices GenAI spans made by other instrumentations too (ours arrive already priced).
+    try:
+        from genai_cost.processor import install
+    except ImportError:
+        return
+    try:
+        install(tracer_provider)
+    except Exception:
+        log_internal_error("installing the cost span processor")
+
+
+__all__ = ["GenAICostInstrumentor", "config", "sdk_version_ok"]

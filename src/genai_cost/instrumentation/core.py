@@ -1,0 +1,336 @@
+"""The one instrumentation core: span lifecycle, timing, metrics, errors, sync and async.
+
+Provider adapters describe a call as data (a ``CallSpec``) and know how to read usage from a response
+or a stream; everything else lives here once. The original SDK call runs exactly once, outside every
+telemetry ``try``: its result and its exceptions reach the app unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from genai_cost import semconv as sc
+from genai_cost._internal import log_internal_error, logger
+from genai_cost.config import Settings
+from genai_cost.context import current_tags
+from genai_cost.metrics import Instruments
+from genai_cost.usage import Cost, Usage
+from genai_cost.version import __version__
+
+_METRIC_TAG_KEYS = (sc.FEATURE_NAME,)
+_METRIC_USER_TAG_KEYS = (sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID)
+
+
+class StreamState(Protocol):
+    """Per-stream accumulator supplied by an adapter. Keeps counts and ids, never text."""
+
+    def process(self, chunk: Any) -> bool:
+        """Look at one chunk; return False to hide it from the app (a usage chunk we asked for)."""
+        ...
+
+    def result(self) -> tuple[Usage | None, dict[str, Any]]:
+        """Usage (None if the provider sent none) and response attributes, at stream end."""
+        ...
+
+
+@dataclass(slots=True)
+class CallSpec:
+    """What an adapter says about one call before it is made."""
+
+    operation: str
+    provider: str
+    request_model: str | None
+    attributes: dict[str, Any]  # request attributes, semconv names
+    server_address: str | None = None
+    server_port: int | None = None
+    stream: bool = False
+    raw: bool = False  # with_raw_response / with_streaming_response: the app parses later
+    read_response: Callable[[Any], tuple[Usage | None, dict[str, Any]]] | None = None
+    new_stream_state: Callable[[], StreamState] | None = None
+    asked_for_usage: bool = False  # we added a stream-usage option the app did not ask for
+    # Filled by the adapter when it changed the call (e.g. asked for stream usage).
+    args: tuple[Any, ...] | None = None
+    kwargs: dict[str, Any] | None = None
+
+
+def _error_type(exc: BaseException) -> str:
+    return type(exc).__qualname__
+
+
+def _is_rate_limit(exc: BaseException) -> bool:
+    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+    return status == 429 or "RateLimit" in type(exc).__name__
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """What every wrapper closes over: tracer, instruments, settings and the pricer."""
+
+    tracer: Tracer
+    instruments: Instruments
+    settings: Settings
+    price: Callable[[str, str, Usage, float], Cost | None] | None = None
+    on_unpriced: Callable[[str, str], None] | None = None
+    _tag_keys: tuple[str, ...] = field(default=_METRIC_TAG_KEYS)
+
+    def __post_init__(self) -> None:
+        if self.settings.metric_user_attributes:
+            self._tag_keys = _METRIC_USER_TAG_KEYS
+
+    def start(self, spec: CallSpec) -> Invocation:
+        attributes = spec.attributes
+        attributes[sc.GEN_AI_OPERATION_NAME] = spec.operation
+        attributes[sc.GEN_AI_PROVIDER_NAME] = spec.provider
+        metric_attrs: dict[str, Any] = {
+            sc.GEN_AI_OPERATION_NAME: spec.operation,
+            sc.GEN_AI_PROVIDER_NAME: spec.provider,
+        }
+        if spec.request_model:
+            attributes[sc.GEN_AI_REQUEST_MODEL] = spec.request_model
+            metric_attrs[sc.GEN_AI_REQUEST_MODEL] = spec.request_model
+        if spec.server_address:
+            attributes[sc.SERVER_ADDRESS] = spec.server_address
+            metric_attrs[sc.SERVER_ADDRESS] = spec.server_address
+            if spec.server_port:
+                attributes[sc.SERVER_PORT] = spec.server_port
+        tags = current_tags()
+        if tags:
+            attributes.update(tags)
+            for key in self._tag_keys:
+                value = tags.get(key)
+                if value is not None:
+                    metric_attrs[key] = value
+        name = f"{spec.operation} {spec.request_model}" if spec.request_model else spec.operation
+        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        return Invocation(self, spec, span, metric_attrs)
+
+
+class Invocation:
+    """One call in flight. ``finish`` runs exactly once, however the call ends."""
+
+    __slots__ = (
+        "_done",
+        "_first_chunk",
+        "_metric_attrs",
+        "_start",
+        "_wall_start",
+        "span",
+        "spec",
+        "telemetry",
+    )
+
+    def __init__(self, telemetry: Telemetry, spec: CallSpec, span: trace.Span, metric_attrs: dict[str, Any]):
+        self.telemetry = telemetry
+        self.spec = spec
+        self.span = span
+        self._metric_attrs = metric_attrs
+        self._done = False
+        self._first_chunk: float | None = None
+        self._wall_start = time.time()
+        self._start = time.perf_counter()
+
+    def first_chunk(self) -> None:
+        if self._first_chunk is None:
+            self._first_chunk = time.perf_counter() - self._start
+
+    def finish(
+        self,
+        usage: Usage | None,
+        attributes: Mapping[str, Any] | None = None,
+        error: BaseException | None = None,
+        incomplete: bool = False,
+    ) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            self._record(usage, attributes, error, incomplete)
+        except Exception:
+            log_internal_error("finishing a span")
+        finally:
+            self.span.end()
+
+    def _record(
+        self,
+        usage: Usage | None,
+        attributes: Mapping[str, Any] | None,
+        error: BaseException | None,
+        incomplete: bool,
+    ) -> None:
+        telemetry = self.telemetry
+        instruments = telemetry.instruments
+        span = self.span
+        recording = span.is_recording()
+        metric_attrs = self._metric_attrs
+        if attributes:
+            response_model = attributes.get(sc.GEN_AI_RESPONSE_MODEL)
+            if response_model:
+                metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
+            if recording:
+                span.set_attributes(attributes)
+        if error is not None:
+            error_type = _error_type(error)
+            metric_attrs[sc.ERROR_TYPE] = error_type
+            if recording:
+                span.set_attribute(sc.ERROR_TYPE, error_type)
+                if _is_rate_limit(error):
+                    span.set_attribute(sc.GENAI_COST_RATE_LIMITED, True)
+                span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+        instruments.duration.record(time.perf_counter() - self._start, metric_attrs)
+        if self._first_chunk is not None:
+            instruments.time_to_first_chunk.record(self._first_chunk, metric_attrs)
+            if recording:
+                span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._first_chunk)
+        if incomplete and recording:
+            span.set_attribute(sc.GENAI_COST_STREAM_INCOMPLETE, True)
+        if usage is None or usage.empty:
+            if (self.spec.stream or self.spec.raw) and error is None and recording:
+                # The provider sent no usage: leave the token numbers out (never a silent zero).
+                span.set_attribute(sc.GENAI_COST_USAGE_MISSING, True)
+            return
+        if usage.input_tokens is not None:
+            instruments.token_usage.record(
+                usage.input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
+            )
+        if usage.output_tokens is not None:
+            instruments.token_usage.record(
+                usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
+            )
+        if recording:
+            span.set_attributes(usage.to_attributes())
+        self._price(usage, metric_attrs, recording)
+
+    def _price(self, usage: Usage, metric_attrs: dict[str, Any], recording: bool) -> None:
+        telemetry = self.telemetry
+        if telemetry.price is None:
+            return
+        model = metric_attrs.get(sc.GEN_AI_RESPONSE_MODEL) or self.spec.request_model
+        if not model:
+            return
+        try:
+            cost = telemetry.price(self.spec.provider, model, usage, self._wall_start)
+        except Exception:
+            log_internal_error("pricing")
+            return
+        if cost is None:
+            telemetry.instruments.unpriced.add(1, metric_attrs)
+            if recording:
+                self.span.set_attribute(sc.GENAI_COST_UNPRICED, True)
+            if telemetry.on_unpriced is not None:
+                telemetry.on_unpriced(self.spec.provider, model)
+            return
+        telemetry.instruments.cost.record(cost.total, metric_attrs)
+        if recording:
+            self.span.set_attributes(cost.to_attributes())
+
+
+class Adapter(Protocol):
+    """A provider adapter: turns an intercepted SDK call into a ``CallSpec`` (or None: not ours)."""
+
+    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec | None: ...
+
+    def is_stream(self, result: Any) -> bool: ...
+
+
+ResultHandler = Callable[[Invocation, Any], Any]
+
+
+def make_wrappers(
+    adapter: Adapter,
+    telemetry: Telemetry,
+    on_result: ResultHandler,
+    on_async_result: ResultHandler,
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Build the sync and async wrapt wrappers for one adapter.
+
+    ``on_result`` turns what the SDK returned into what the app gets (the same object, with a stream
+    or raw response instrumented in place) and finishes the span when the call is complete.
+    """
+
+    def _begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Invocation | None:
+        if not is_instrumentation_enabled():
+            return None
+        try:
+            spec = adapter.describe(instance, args, kwargs)
+            if spec is None:
+                return None
+            return telemetry.start(spec)
+        except Exception:
+            log_internal_error("starting a span")
+            return None
+
+    def sync_wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        invocation = _begin(instance, args, kwargs)
+        if invocation is None:
+            return wrapped(*args, **kwargs)
+        spec = invocation.spec
+        if spec.args is not None:
+            args = spec.args
+        if spec.kwargs is not None:
+            kwargs = spec.kwargs
+        token = otel_context.attach(trace.set_span_in_context(invocation.span))
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            invocation.finish(None, error=exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        try:
+            return on_result(invocation, result)
+        except Exception:
+            log_internal_error("reading a response")
+            invocation.finish(None)
+            return result
+
+    async def async_wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        invocation = _begin(instance, args, kwargs)
+        if invocation is None:
+            return await wrapped(*args, **kwargs)
+        spec = invocation.spec
+        if spec.args is not None:
+            args = spec.args
+        if spec.kwargs is not None:
+            kwargs = spec.kwargs
+        token = otel_context.attach(trace.set_span_in_context(invocation.span))
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            invocation.finish(None, error=exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        try:
+            return on_async_result(invocation, result)
+        except Exception:
+            log_internal_error("reading a response")
+            invocation.finish(None)
+            return result
+
+    return sync_wrapper, async_wrapper
+
+
+def make_telemetry(
+    settings: Settings,
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: Any = None,
+    price: Callable[[str, str, Usage, float], Cost | None] | None = None,
+    on_unpriced: Callable[[str, str], None] | None = None,
+) -> Telemetry:
+    from genai_cost.metrics import create_instruments
+
+    tracer = trace.get_tracer("genai_cost", __version__, tracer_provider)
+    logger.debug("genai-cost telemetry created (settings=%s)", settings)
+    return Telemetry(tracer, create_instruments(meter_provider), settings, price, on_unpriced)

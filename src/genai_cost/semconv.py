@@ -1,0 +1,171 @@
+"""Every attribute, metric and token-type name genai-cost emits, in one place.
+
+Names follow the OpenTelemetry GenAI semantic conventions (latest). Dashboards, alert rules, the
+local store and the tests all depend on these strings: change them here or nowhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- span attributes: GenAI semantic conventions -------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+
+# --- span attributes: cost (no standard yet; follows the open proposal) ---------------------------
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
+COST_SOURCE_LOCAL: Final = "local"
+COST_CURRENCY_USD: Final = "USD"
+
+# --- span attributes: our own namespace -----------------------------------------------------------
+# Parts of the cost, so a bill line can be explained without re-pricing.
+GENAI_COST_INPUT_AMOUNT: Final = "genai_cost.cost.input"
+GENAI_COST_OUTPUT_AMOUNT: Final = "genai_cost.cost.output"
+GENAI_COST_CACHE_READ_AMOUNT: Final = "genai_cost.cost.cache_read"
+GENAI_COST_CACHE_WRITE_AMOUNT: Final = "genai_cost.cost.cache_write"
+# True when the span has tokens but no price could be found for its model.
+GENAI_COST_UNPRICED: Final = "genai_cost.unpriced"
+# Set when a stream ended without the provider reporting usage (tokens are then absent, never 0).
+GENAI_COST_USAGE_MISSING: Final = "genai_cost.usage.missing"
+# Set when token numbers were estimated (only when the user opted in to estimation).
+GENAI_COST_USAGE_ESTIMATED: Final = "genai_cost.usage.estimated"
+# Anthropic reports cache writes split by TTL; kept visible so pricing never double counts.
+GENAI_COST_CACHE_CREATION_5M_TOKENS: Final = "genai_cost.usage.cache_creation.5m.input_tokens"
+GENAI_COST_CACHE_CREATION_1H_TOKENS: Final = "genai_cost.usage.cache_creation.1h.input_tokens"
+# Gemini: tokens of tool-use prompts, counted as input.
+GENAI_COST_TOOL_USE_PROMPT_TOKENS: Final = "genai_cost.usage.tool_use_prompt.input_tokens"
+# True when the stream was cut short by the app (break, close) before the provider finished.
+GENAI_COST_STREAM_INCOMPLETE: Final = "genai_cost.stream.incomplete"
+
+# --- business tags (genai_cost.feature) -----------------------------------------------------------
+FEATURE_NAME: Final = "feature.name"
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+
+# --- operation names (gen_ai.operation.name values) ------------------------------------------------
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_GENERATE_CONTENT: Final = "generate_content"
+OP_COUNT_TOKENS: Final = "count_tokens"  # not in semconv yet; our name for pre-counting calls
+OP_TRANSCRIPTION: Final = "transcription"  # not in semconv yet
+
+# --- provider names (gen_ai.provider.name values) ---------------------------------------------------
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_ANTHROPIC: Final = "anthropic"
+PROVIDER_GROQ: Final = "groq"
+PROVIDER_GEMINI: Final = "gcp.gemini"
+PROVIDER_VERTEX_AI: Final = "gcp.vertex_ai"
+
+# --- token types (gen_ai.token.type values) ----------------------------------------------------------
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+
+# --- error.type values of our own ---------------------------------------------------------------------
+# The SDK exception class name is used as error.type (e.g. RateLimitError); this one is added as a
+# separate boolean so dashboards can count rate limits across providers whatever the class is called.
+GENAI_COST_RATE_LIMITED: Final = "genai_cost.rate_limited"
+
+# --- metrics ----------------------------------------------------------------------------------------
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_COST: Final = "gen_ai.client.cost"
+METRIC_UNPRICED: Final = "genai_cost.client.unpriced"  # counter of calls with tokens but no price
+
+UNIT_TOKEN: Final = "{token}"
+UNIT_SECONDS: Final = "s"
+UNIT_USD: Final = "{USD}"
+UNIT_CALL: Final = "{call}"
+
+# Bucket boundaries the GenAI semantic conventions advise.
+TOKEN_BUCKETS: Final = (
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
+)
+DURATION_BUCKETS: Final = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+# No advice exists for cost; powers of ~4 from a hundredth of a cent to $100 cover one call.
+COST_BUCKETS: Final = (
+    0.00001,
+    0.00005,
+    0.0001,
+    0.0005,
+    0.001,
+    0.005,
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    50.0,
+    100.0,
+)
+
+# Attributes allowed on metrics (low cardinality). user.id/session.id are added only when opted in.
+METRIC_ATTRIBUTES: Final = (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    SERVER_ADDRESS,
+    FEATURE_NAME,
+    ERROR_TYPE,
+)
