@@ -56,6 +56,9 @@ class CallSpec:
     read_response: Callable[[Any], tuple[Usage | None, dict[str, Any]]] | None = None
     new_stream_state: Callable[[], StreamState] | None = None
     asked_for_usage: bool = False  # we added a stream-usage option the app did not ask for
+    # False for calls that cost nothing (count_tokens): usage goes on the span as a pre-estimate,
+    # but not into the token metric nor the price.
+    billable: bool = True
     # Filled by the adapter when it changed the call (e.g. asked for stream usage).
     args: tuple[Any, ...] | None = None
     kwargs: dict[str, Any] | None = None
@@ -195,6 +198,10 @@ class Invocation:
             if (self.spec.stream or self.spec.raw) and error is None and recording:
                 # The provider sent no usage: leave the token numbers out (never a silent zero).
                 span.set_attribute(sc.GENAI_COST_USAGE_MISSING, True)
+            return
+        if not self.spec.billable:
+            if recording:
+                span.set_attributes(usage.to_attributes())
             return
         if usage.input_tokens is not None:
             instruments.token_usage.record(

@@ -41,6 +41,7 @@ class Route:
     new_stream_state: Callable[[CallSpec], StreamState] | None = None
     # May return a changed options object (e.g. asking OpenAI for stream usage); None keeps it.
     prepare: Callable[[Any, CallSpec, Settings], Any | None] | None = None
+    billable: bool = True  # False: the call costs nothing (token counting), see CallSpec.billable
 
 
 class StainlessAdapter:
@@ -92,6 +93,7 @@ class StainlessAdapter:
             stream=bool(kwargs.get("stream", False)),
             raw=raw,
             read_response=route.read_response,
+            billable=route.billable,
         )
         if spec.stream and route.new_stream_state is not None:
             new_state = route.new_stream_state
@@ -122,12 +124,12 @@ class StainlessAdapter:
 
     def on_result(self, invocation: Invocation, result: Any) -> Any:
         if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, self._on_parsed_sync, is_async=False)
+            return instrument_raw_response(result, invocation, self._on_parsed_sync)
         return self._parsed(invocation, result, is_async=False)
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
         if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, self._on_parsed_async, is_async=True)
+            return instrument_raw_response(result, invocation, self._on_parsed_async)
         return self._parsed(invocation, result, is_async=True)
 
     def _on_parsed_sync(self, invocation: Invocation, result: Any) -> None:

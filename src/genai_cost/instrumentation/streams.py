@@ -8,6 +8,7 @@ the SDK's own stream object; we only swap the iterator it reads from, so ``isins
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -138,9 +139,7 @@ def instrument_stream(stream: Any, invocation: Invocation, state: StreamState, i
     return stream
 
 
-def instrument_raw_response(
-    response: Any, invocation: Invocation, on_parsed: Callable[[Invocation, Any], None], is_async: bool
-) -> Any:
+def instrument_raw_response(response: Any, invocation: Invocation, on_parsed: Callable[[Invocation, Any], None]) -> Any:
     """Instrument a raw response (``with_raw_response`` / ``with_streaming_response``) in place.
 
     Usage is read when the app parses it, never before (no side effects); if the app drops it
@@ -148,7 +147,8 @@ def instrument_raw_response(
     """
     original_parse = response.parse
     parsed = [False]
-    if is_async:
+    # The async clients' legacy raw response (with_raw_response) still parses synchronously.
+    if inspect.iscoroutinefunction(original_parse):
 
         async def aparse(*args: Any, **kwargs: Any) -> Any:
             result = await original_parse(*args, **kwargs)

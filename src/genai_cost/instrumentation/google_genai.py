@@ -1,0 +1,344 @@
+"""google-genai adapter: ``generate_content`` (and its stream), ``count_tokens``, ``embed_content``.
+
+Why public methods, not one ``request`` method as for the Stainless SDKs: google-genai has no single
+funnel that sees both the call and the parsed response. Its ``BaseApiClient.request`` returns raw JSON
+before the SDK converts it (with different converters for the Gemini API and Vertex AI), streams are
+generators built above it, and automatic continuation and automatic function calling loop above it
+too. So, as the official OpenTelemetry google-genai instrumentation does, we wrap the public methods of
+``google.genai.models.Models`` and ``AsyncModels`` with wrapt: one span per call the app makes, reading
+the SDK's own typed responses. These methods have had the same shape since google-genai 1.0.
+
+Usage normalisation (``usage_metadata``), per the API reference (``total_token_count`` is the sum of
+prompt, candidates, tool-use prompt and thoughts tokens):
+- input = ``prompt_token_count`` (already includes ``cached_content_token_count``)
+  + ``tool_use_prompt_token_count`` (tool results fed back to the model: billed as input, outside the
+  prompt count); the tool-use part also stays visible on its own attribute.
+- output = ``candidates_token_count`` + ``thoughts_token_count`` (thoughts are billed as output);
+  thoughts are also the reasoning tokens; cached content tokens are the cache reads.
+- A stream's chunks carry cumulative usage: the last one wins, never a sum. When automatic function
+  calling makes several requests inside one stream, each request's final usage is added once.
+- ``count_tokens`` costs nothing: its count goes on the span as a pre-estimate, not into the token
+  metric nor the price (``CallSpec.billable``).
+- ``embed_content`` may carry no usage (the Gemini API often sends none): then no token numbers are
+  recorded and the gap is marked, never a zero.
+
+Known limit: non-stream ``generate_content`` with automatic function calling returns only the last
+request's response, so only that request's usage is visible here.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import wrapt
+
+from genai_cost import semconv as sc
+from genai_cost.config import Settings
+from genai_cost.instrumentation import providers, streams
+from genai_cost.instrumentation.base import GenAICostInstrumentor
+from genai_cost.instrumentation.core import CallSpec, Invocation, Telemetry, make_wrappers
+from genai_cost.instrumentation.fields import as_int, as_number, as_str, get
+from genai_cost.usage import Usage
+
+ResponseReader = Callable[[Any], tuple[Usage | None, dict[str, Any]]]
+
+# GenerateContentConfig field -> span attribute.
+_NUMERIC_PARAMS = (
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
+    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", sc.GEN_AI_REQUEST_SEED),
+)
+_OUTPUT_TYPES = {"application/json": "json", "text/plain": "text"}
+_MODEL_PREFIXES = ("models/", "publishers/", "projects/")
+
+
+# --- request --------------------------------------------------------------------------------------
+def model_name(model: Any) -> str | None:
+    """``models/gemini-x`` and Vertex resource names (``.../models/gemini-x``) -> ``gemini-x``."""
+    name = as_str(model)
+    if name and name.startswith(_MODEL_PREFIXES):
+        return name.rpartition("models/")[2] or name
+    return name
+
+
+def read_config(config: Any) -> dict[str, Any]:
+    """Request attributes from a ``GenerateContentConfig`` or its dict form (never the contents)."""
+    attributes: dict[str, Any] = {}
+    if config is None:
+        return attributes
+    for key, name in _NUMERIC_PARAMS:
+        value = as_number(get(config, key))
+        if value is not None:
+            attributes[name] = value
+    max_tokens = as_int(get(config, "max_output_tokens"))
+    if max_tokens is not None:
+        attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+    stop = get(config, "stop_sequences")
+    if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    count = as_int(get(config, "candidate_count"))
+    if count is not None and count != 1:
+        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
+    output_type = _OUTPUT_TYPES.get(as_str(get(config, "response_mime_type")) or "")
+    if output_type:
+        attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
+    return attributes
+
+
+def endpoint(models: Any, config: Any, rules: dict[str, str]) -> providers.Endpoint:
+    """Gemini API or Vertex AI from the client's flag; server.address from its base URL.
+
+    A per-call ``config.http_options.base_url`` wins over the client's, as it does in the SDK.
+    """
+    client = models._api_client
+    default = sc.PROVIDER_VERTEX_AI if getattr(client, "vertexai", False) else sc.PROVIDER_GEMINI
+    base_url = get(get(config, "http_options"), "base_url") or get(
+        getattr(client, "_http_options", None), "base_url"
+    )
+    return providers.detect(base_url or "", default, rules)
+
+
+# --- response -------------------------------------------------------------------------------------
+def content_usage(meta: Any) -> Usage | None:
+    """Normalise ``usage_metadata`` (see the module docstring). Absent counts inside it are zero."""
+    if meta is None:
+        return None
+    prompt = as_int(get(meta, "prompt_token_count"))
+    candidates = as_int(get(meta, "candidates_token_count"))
+    thoughts = as_int(get(meta, "thoughts_token_count"))
+    tool_use = as_int(get(meta, "tool_use_prompt_token_count"))
+    if prompt is None and candidates is None and thoughts is None:
+        return None
+    return Usage(
+        input_tokens=(prompt or 0) + (tool_use or 0),
+        output_tokens=(candidates or 0) + (thoughts or 0),
+        cache_read_tokens=as_int(get(meta, "cached_content_token_count")),
+        reasoning_tokens=thoughts,
+        tool_use_prompt_tokens=tool_use,
+    )
+
+
+def _add(a: Usage | None, b: Usage | None) -> Usage | None:
+    if a is None or b is None:
+        return a or b
+
+    def plus(x: int | None, y: int | None) -> int | None:
+        return None if x is None and y is None else (x or 0) + (y or 0)
+
+    return Usage(
+        input_tokens=plus(a.input_tokens, b.input_tokens),
+        output_tokens=plus(a.output_tokens, b.output_tokens),
+        cache_read_tokens=plus(a.cache_read_tokens, b.cache_read_tokens),
+        reasoning_tokens=plus(a.reasoning_tokens, b.reasoning_tokens),
+        tool_use_prompt_tokens=plus(a.tool_use_prompt_tokens, b.tool_use_prompt_tokens),
+    )
+
+
+def _finish_reason(candidate: Any) -> str | None:
+    reason = get(candidate, "finish_reason")
+    if reason is None:
+        return None
+    # FinishReason is a str enum ("STOP"); unknown values arrive as plain strings.
+    return str(getattr(reason, "value", reason)).lower()
+
+
+def _response_attributes(
+    response_id: str | None, model: str | None, reasons: list[str] | tuple[str, ...]
+) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    if response_id:
+        attributes[sc.GEN_AI_RESPONSE_ID] = response_id
+    if model:
+        attributes[sc.GEN_AI_RESPONSE_MODEL] = model_name(model)
+    if reasons:
+        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)
+    return attributes
+
+
+def read_content_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+    reasons = [r for c in get(response, "candidates") or () if (r := _finish_reason(c))]
+    attributes = _response_attributes(
+        as_str(get(response, "response_id")), as_str(get(response, "model_version")), reasons
+    )
+    return content_usage(get(response, "usage_metadata")), attributes
+
+
+def read_count_tokens_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+    total = as_int(get(response, "total_tokens"))
+    if total is None:
+        return None, {}
+    return Usage(input_tokens=total, cache_read_tokens=as_int(get(response, "cached_content_token_count"))), {}
+
+
+def read_embed_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+    tokens = as_int(get(get(response, "usage_metadata"), "prompt_token_count"))
+    if tokens is None:  # Vertex AI reports a token count per embedding instead
+        counts = [get(get(e, "statistics"), "token_count") for e in get(response, "embeddings") or ()]
+        if counts and all(type(c) in (int, float) for c in counts):
+            tokens = int(sum(counts))
+    if tokens is None:
+        return None, {sc.GENAI_COST_USAGE_MISSING: True}
+    return Usage(input_tokens=tokens), {}
+
+
+class ContentStreamState:
+    """Chunks of ``generate_content_stream``: counts, ids and finish reasons, never text.
+
+    Usage is cumulative within one request, so the latest replaces the previous. A chunk with a new
+    response id after a finished one starts another request (automatic function calling): the
+    finished request's usage is kept and the new one's added once it is known. (Automatic
+    continuation keeps finish reasons clear between its hops and already sums their usage.)
+    """
+
+    __slots__ = ("done", "finish_reasons", "finished_id", "model", "response_id", "usage")
+
+    def __init__(self) -> None:
+        self.done: Usage | None = None  # usage of the requests already finished
+        self.usage: Usage | None = None  # latest usage of the current request
+        self.finished_id: str | None = None
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.finish_reasons: list[str] = []
+
+    def process(self, chunk: Any) -> bool:
+        response_id = as_str(get(chunk, "response_id"))
+        if self.finished_id is not None and response_id != self.finished_id:
+            self.done, self.usage, self.finished_id = _add(self.done, self.usage), None, None
+        if response_id:
+            self.response_id = response_id
+        model = as_str(get(chunk, "model_version"))
+        if model:
+            self.model = model
+        usage = content_usage(get(chunk, "usage_metadata"))
+        if usage is not None:
+            self.usage = usage
+        for candidate in get(chunk, "candidates") or ():
+            reason = _finish_reason(candidate)
+            if reason:
+                self.finish_reasons.append(reason)
+                self.finished_id = response_id
+        return True
+
+    def result(self) -> tuple[Usage | None, dict[str, Any]]:
+        attributes = _response_attributes(self.response_id, self.model, self.finish_reasons)
+        return _add(self.done, self.usage), attributes
+
+
+# --- the adapter ------------------------------------------------------------------------------------
+class GoogleGenAIAdapter:
+    """One public method of ``Models``/``AsyncModels``: how to describe and read its calls."""
+
+    def __init__(
+        self,
+        operation: str,
+        settings: Settings,
+        read_response: ResponseReader | None,
+        stream: bool = False,
+        billable: bool = True,
+    ) -> None:
+        self.operation = operation
+        self.settings = settings
+        self.read_response = read_response
+        self.stream = stream
+        self.billable = billable
+
+    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec | None:
+        config = kwargs.get("config")
+        found = endpoint(instance, config, self.settings.provider_hosts)
+        attributes = read_config(config) if self.operation == sc.OP_GENERATE_CONTENT else {}
+        return CallSpec(
+            operation=self.operation,
+            provider=found.provider,
+            request_model=model_name(kwargs.get("model")),
+            attributes=attributes,
+            server_address=found.address,
+            server_port=found.port,
+            stream=self.stream,
+            read_response=self.read_response,
+            billable=self.billable,
+        )
+
+    def is_stream(self, result: Any) -> bool:
+        return self.stream
+
+    def on_result(self, invocation: Invocation, result: Any) -> Any:
+        if self.stream:
+            if not hasattr(result, "__next__"):  # not the generator we know: keep the app working
+                invocation.finish(None)
+                return result
+            return _dropped_backstop(
+                streams.iterate(result, invocation, streams.guarded(ContentStreamState())), invocation
+            )
+        return self._finish(invocation, result)
+
+    def on_async_result(self, invocation: Invocation, result: Any) -> Any:
+        if self.stream:
+            if not hasattr(result, "__anext__"):
+                invocation.finish(None)
+                return result
+            return _dropped_backstop(
+                streams.aiterate(result, invocation, streams.guarded(ContentStreamState())), invocation
+            )
+        return self._finish(invocation, result)
+
+    def _finish(self, invocation: Invocation, result: Any) -> Any:
+        usage, attributes = self.read_response(result) if self.read_response else (None, None)
+        invocation.finish(usage, attributes)
+        return result
+
+
+def _dropped_backstop(stream: Any, invocation: Invocation) -> Any:
+    # A generator dropped before its first ``next`` never runs its ``finally``: end the span on
+    # garbage collection instead (no request was sent, so nothing was billed).
+    weakref.finalize(stream, invocation.finish, None, None, None, True)
+    return stream
+
+
+# Public method name -> (operation, response reader, stream, billable).
+_METHODS: dict[str, tuple[str, ResponseReader | None, bool, bool]] = {
+    "generate_content": (sc.OP_GENERATE_CONTENT, read_content_response, False, True),
+    "generate_content_stream": (sc.OP_GENERATE_CONTENT, None, True, True),
+    "count_tokens": (sc.OP_COUNT_TOKENS, read_count_tokens_response, False, False),
+    "embed_content": (sc.OP_EMBEDDINGS, read_embed_response, False, True),
+}
+
+
+def _is_ours(attribute: Any) -> bool:
+    return getattr(getattr(attribute, "_self_wrapper", None), "__genai_cost__", False) is True
+
+
+class GoogleGenAIInstrumentor(GenAICostInstrumentor):
+    """Instruments google-genai: ``client.models`` and ``client.aio.models`` (sync and async)."""
+
+    requirement = "google-genai >= 1.0, < 4"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._originals: dict[tuple[type, str], Any] = getattr(self, "_originals", {})
+
+    def _patch(self, telemetry: Telemetry, settings: Settings) -> None:
+        from google.genai import models
+
+        for name, (operation, reader, stream, billable) in _METHODS.items():
+            adapter = GoogleGenAIAdapter(operation, settings, reader, stream, billable)
+            sync_wrapper, async_wrapper = make_wrappers(
+                adapter, telemetry, adapter.on_result, adapter.on_async_result
+            )
+            for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
+                current = cls.__dict__.get(name)
+                if current is None or _is_ours(current):
+                    continue  # an SDK without this method, or already ours: never twice
+                wrapper.__genai_cost__ = True  # type: ignore[attr-defined]
+                self._originals[(cls, name)] = current
+                setattr(cls, name, wrapt.FunctionWrapper(current, wrapper))
+
+    def _unpatch(self) -> None:
+        for (cls, name), original in list(self._originals.items()):
+            if _is_ours(cls.__dict__.get(name)):
+                setattr(cls, name, original)
+            del self._originals[(cls, name)]

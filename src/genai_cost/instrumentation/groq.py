@@ -1,0 +1,55 @@
+"""Groq adapter: the groq SDK speaks OpenAI's chat format under ``/openai/v1``, so it reuses openai.py.
+
+Chat requests, responses and stream chunks are read by the OpenAI chat readers. Groq has no
+``stream_options``: a stream's usage arrives in ``x_groq.usage`` on its last chunk, which the chat
+stream state reads; nothing is asked on the app's behalf. Audio transcriptions and translations are
+billed per audio second, not per token, and their responses carry no token usage: their spans have
+no token numbers (and so no token cost), only operation, model, timing and errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genai_cost import semconv as sc
+from genai_cost.instrumentation.core import CallSpec
+from genai_cost.instrumentation.fields import as_str
+from genai_cost.instrumentation.openai import ChatStreamState, read_chat_request, read_chat_response
+from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
+from genai_cost.usage import Usage
+
+
+def _groq_chat_stream_state(spec: CallSpec) -> ChatStreamState:
+    state = ChatStreamState(spec)
+    state.groq = True  # the groq SDK talks Groq's format whatever host the provider rules name
+    return state
+
+
+def read_audio_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    return as_str(body.get("model")), {}
+
+
+def read_audio_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+    return None, {}  # billed per audio second; no token usage to report
+
+
+CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, _groq_chat_stream_state)
+AUDIO = Route(sc.OP_TRANSCRIPTION, read_audio_request, read_audio_response)
+
+ROUTES: Mapping[str, Route] = {
+    "/openai/v1/chat/completions": CHAT,
+    "/openai/v1/audio/transcriptions": AUDIO,
+    "/openai/v1/audio/translations": AUDIO,
+}
+
+
+class GroqInstrumentor(StainlessInstrumentor):
+    """Instruments the groq SDK (sync and async chat completions, audio transcriptions)."""
+
+    requirement = "groq >= 0.9, < 2"
+    package = "groq"
+    default_provider = sc.PROVIDER_GROQ
+
+    def routes(self) -> Mapping[str, Route]:
+        return ROUTES
