@@ -23,9 +23,13 @@ MESSAGES = [{"role": "user", "content": PROMPT}]
 
 @pytest.fixture
 def instrumented(otel: Any, fake_server: Any) -> Iterator[Any]:
-    settings = Settings(cost_enabled=False, provider_hosts={"127.0.0.1/v1": "openai", "127.0.0.1/groq": "groq"})
+    settings = Settings(
+        cost_enabled=False, provider_hosts={"127.0.0.1/v1": "openai", "127.0.0.1/groq": "groq"}
+    )
     instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
     yield otel
     instrumentor.uninstrument()
 
@@ -69,7 +73,9 @@ def test_chat_completion_span_and_metrics(instrumented: Any, client: openai.Open
     assert attrs[sc.GEN_AI_OPERATION_NAME] == "chat"
     assert attrs[sc.GEN_AI_PROVIDER_NAME] == "openai"
     assert attrs[sc.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == billed.model or attrs[sc.GEN_AI_RESPONSE_MODEL].startswith("gpt-4o-mini")
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == billed.model or attrs[sc.GEN_AI_RESPONSE_MODEL].startswith(
+        "gpt-4o-mini"
+    )
     assert attrs[sc.GEN_AI_RESPONSE_ID] == billed.response_id == result.id
     assert attrs[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.7
     assert attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] == 50
@@ -111,8 +117,12 @@ def test_cached_and_reasoning_tokens(instrumented: Any, client: openai.OpenAI, f
 
 def test_user_attributes_on_metrics_when_opted_in(otel: Any, fake_server: Any, client: openai.OpenAI) -> None:
     instrumentor = OpenAIInstrumentor()
-    settings = Settings(cost_enabled=False, metric_user_attributes=True, provider_hosts={"127.0.0.1": "openai"})
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    settings = Settings(
+        cost_enabled=False, metric_user_attributes=True, provider_hosts={"127.0.0.1": "openai"}
+    )
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
     try:
         with feature("chat", user_id="u1", session_id="s1"):
             client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
@@ -122,8 +132,14 @@ def test_user_attributes_on_metrics_when_opted_in(otel: Any, fake_server: Any, c
     assert point.attributes[sc.USER_ID] == "u1" and point.attributes[sc.SESSION_ID] == "s1"
 
 
+def _chat_helpers(client: openai.OpenAI) -> Any:
+    # parse()/stream() moved from client.beta.chat.completions to client.chat.completions in openai 1.9x.
+    chat = client.chat.completions
+    return chat if hasattr(chat, "parse") else client.beta.chat.completions
+
+
 def test_parse(instrumented: Any, client: openai.OpenAI, fake_server: Any) -> None:
-    result = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+    result = _chat_helpers(client).parse(model="gpt-4o", messages=MESSAGES)
     assert result.choices[0].message.parsed is None
     assert_usage(only_span(instrumented), fake_server.ledger[-1].normalized())
 
@@ -187,13 +203,17 @@ def test_stream_with_app_usage(instrumented: Any, client: openai.OpenAI, fake_se
     assert len(instrumented.metric_points(sc.METRIC_TIME_TO_FIRST_CHUNK)) == 1
 
 
-def test_stream_usage_asked_on_apps_behalf_is_invisible(otel: Any, fake_server: Any, client: openai.OpenAI) -> None:
+def test_stream_usage_asked_on_apps_behalf_is_invisible(
+    otel: Any, fake_server: Any, client: openai.OpenAI
+) -> None:
     # The app's view without instrumentation...
     plain = list(_stream(client))
     # ...and with it: same number of chunks, every chunk has choices, no usage field set.
     instrumentor = OpenAIInstrumentor()
     settings = Settings(cost_enabled=False, provider_hosts={"127.0.0.1": "openai"})
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
     try:
         seen = list(_stream(client))
     finally:
@@ -213,7 +233,9 @@ def test_stream_usage_asked_on_apps_behalf_is_invisible(otel: Any, fake_server: 
 def test_stream_without_usage_is_marked_not_zero(otel: Any, fake_server: Any, client: openai.OpenAI) -> None:
     instrumentor = OpenAIInstrumentor()
     settings = Settings(cost_enabled=False, stream_usage=False, provider_hosts={"127.0.0.1": "openai"})
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
     try:
         list(_stream(client))
     finally:
@@ -283,7 +305,7 @@ def test_stream_error_mid_stream(instrumented: Any, client: openai.OpenAI, fake_
 
 
 def test_stream_helper(instrumented: Any, client: openai.OpenAI, fake_server: Any) -> None:
-    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+    with _chat_helpers(client).stream(model="gpt-4o", messages=MESSAGES) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].message.content
     assert_usage(only_span(instrumented), fake_server.ledger[-1].normalized())
@@ -319,7 +341,9 @@ def test_with_raw_response_streaming(instrumented: Any, client: openai.OpenAI, f
 
 
 def test_with_streaming_response(instrumented: Any, client: openai.OpenAI, fake_server: Any) -> None:
-    with client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as response:
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES
+    ) as response:
         completion = response.parse()
     assert completion.usage is not None
     assert_usage(only_span(instrumented), fake_server.ledger[-1].normalized())
@@ -427,8 +451,12 @@ async def test_async_raw_response(instrumented: Any, aclient: openai.AsyncOpenAI
     assert_usage(only_span(instrumented), fake_server.ledger[-1].normalized())
 
 
-async def test_async_streaming_response(instrumented: Any, aclient: openai.AsyncOpenAI, fake_server: Any) -> None:
-    async with aclient.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as resp:
+async def test_async_streaming_response(
+    instrumented: Any, aclient: openai.AsyncOpenAI, fake_server: Any
+) -> None:
+    async with aclient.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=MESSAGES
+    ) as resp:
         completion = await resp.parse()
     assert completion.usage is not None
     assert_usage(only_span(instrumented), fake_server.ledger[-1].normalized())
@@ -490,3 +518,20 @@ def test_no_prompt_or_key_in_telemetry(instrumented: Any, client: openai.OpenAI)
     assert PROMPT not in dumped and "resume" not in dumped
     assert API_KEY not in dumped and "SECRET" not in dumped
     assert completion_text not in dumped
+
+
+def test_stream_estimate_when_opted_in(otel: Any, fake_server: Any, client: openai.OpenAI) -> None:
+    instrumentor = OpenAIInstrumentor()
+    settings = Settings(
+        cost_enabled=False, stream_usage=False, estimate_usage=True, provider_hosts={"127.0.0.1": "openai"}
+    )
+    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    try:
+        text = "".join(c.choices[0].delta.content or "" for c in _stream(client) if c.choices)
+    finally:
+        instrumentor.uninstrument()
+    attrs = only_span(otel).attributes
+    assert attrs[sc.GENAI_COST_USAGE_ESTIMATED] is True
+    assert sc.GENAI_COST_USAGE_MISSING not in attrs
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == -(-len(PROMPT) // 4)
+    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == -(-len(text) // 4)

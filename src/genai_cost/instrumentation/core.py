@@ -56,6 +56,8 @@ class CallSpec:
     read_response: Callable[[Any], tuple[Usage | None, dict[str, Any]]] | None = None
     new_stream_state: Callable[[], StreamState] | None = None
     asked_for_usage: bool = False  # we added a stream-usage option the app did not ask for
+    # Set only when the user opted in to estimating streams that report no usage.
+    estimated_input_tokens: int | None = None
     # False for calls that cost nothing (count_tokens): usage goes on the span as a pre-estimate,
     # but not into the token metric nor the price.
     billable: bool = True
@@ -64,13 +66,21 @@ class CallSpec:
     kwargs: dict[str, Any] | None = None
 
 
-def _error_type(exc: BaseException) -> str:
-    return type(exc).__qualname__
+RATE_LIMIT_ERROR_TYPE = "RateLimitError"
 
 
 def _is_rate_limit(exc: BaseException) -> bool:
     status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
-    return status == 429 or "RateLimit" in type(exc).__name__
+    return status == 429 or RATE_LIMIT_ERROR_TYPE in type(exc).__name__
+
+
+def _error_type(exc: BaseException) -> str:
+    """The exception's class name; a 429 raised as a generic class (google-genai's ClientError) is
+    reported as RateLimitError, so rate limits count the same for every provider in metrics."""
+    name = type(exc).__qualname__
+    if RATE_LIMIT_ERROR_TYPE not in name and _is_rate_limit(exc):
+        return RATE_LIMIT_ERROR_TYPE
+    return name
 
 
 @dataclass(slots=True)

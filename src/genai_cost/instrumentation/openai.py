@@ -150,10 +150,21 @@ def read_embeddings_response(response: Any) -> tuple[Usage | None, dict[str, Any
 class ChatStreamState:
     """Chat/Completions chunks: usage from the final chunk (OpenAI) or ``x_groq.usage`` (Groq)."""
 
-    __slots__ = ("finish_reasons", "groq", "hide_usage_chunk", "response_id", "response_model", "usage")
+    __slots__ = (
+        "estimated_input",
+        "finish_reasons",
+        "groq",
+        "hide_usage_chunk",
+        "output_chars",
+        "response_id",
+        "response_model",
+        "usage",
+    )
 
     def __init__(self, spec: CallSpec) -> None:
         self.usage: Any = None
+        self.estimated_input = spec.estimated_input_tokens
+        self.output_chars = 0
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finish_reasons: list[str] = []
@@ -170,6 +181,8 @@ class ChatStreamState:
             reason = choice.finish_reason
             if reason:
                 self.finish_reasons.append(reason)
+            if self.estimated_input is not None:  # opted in: count characters, keep no text
+                self.output_chars += len(get(get(choice, "delta"), "content") or get(choice, "text") or "")
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
@@ -194,7 +207,11 @@ class ChatStreamState:
             attributes[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
         if self.finish_reasons:
             attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(self.finish_reasons)
-        return chat_usage(self.usage), attributes
+        usage = chat_usage(self.usage)
+        if usage is None and self.estimated_input is not None:
+            attributes[sc.GENAI_COST_USAGE_ESTIMATED] = True
+            usage = Usage(input_tokens=self.estimated_input, output_tokens=-(-self.output_chars // _CHARS_PER_TOKEN))
+        return usage, attributes
 
 
 class ResponsesStreamState:
@@ -220,6 +237,26 @@ class ResponsesStreamState:
 
 
 # --- asking for stream usage on the app's behalf ---------------------------------------------------------
+_CHARS_PER_TOKEN = 4  # the usual rule of thumb; estimates are marked as such on the span
+
+
+def _text_chars(value: Any) -> int:
+    """Characters of the text in a request body (messages, content parts, prompt), for estimates."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(_text_chars(value.get(k)) for k in ("content", "text", "prompt", "messages", "input"))
+    if isinstance(value, (list, tuple)):
+        return sum(_text_chars(v) for v in value)
+    return 0
+
+
+def prepare_stream(options: Any, spec: CallSpec, settings: Settings) -> Any | None:
+    if spec.stream and settings.estimate_usage:
+        spec.estimated_input_tokens = -(-_text_chars(options.json_data) // _CHARS_PER_TOKEN)
+    return ask_for_stream_usage(options, spec, settings)
+
+
 def ask_for_stream_usage(options: Any, spec: CallSpec, settings: Settings) -> Any | None:
     """Add ``stream_options.include_usage`` to an OpenAI stream request the app left without it.
 
