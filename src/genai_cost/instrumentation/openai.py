@@ -280,13 +280,13 @@ def _chat_stream_state(spec: CallSpec) -> ChatStreamState:
     return ChatStreamState(spec)
 
 
-CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, _chat_stream_state, ask_for_stream_usage)
+CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, _chat_stream_state, prepare_stream)
 COMPLETIONS = Route(
     sc.OP_TEXT_COMPLETION,
     read_completions_request,
     read_chat_response,
     _chat_stream_state,
-    ask_for_stream_usage,
+    prepare_stream,
 )
 RESPONSES = Route(sc.OP_CHAT, read_responses_request, read_responses_response, ResponsesStreamState)
 EMBEDDINGS = Route(sc.OP_EMBEDDINGS, read_embeddings_request, read_embeddings_response)
