@@ -12,6 +12,7 @@ import threading
 from collections.abc import Collection
 from typing import Any
 
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from packaging.requirements import Requirement
 
@@ -76,9 +77,14 @@ _PRICER = _Pricer()
 
 
 class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Base of the per-SDK instrumentors. Subclasses set ``requirement`` and implement patching."""
+    """Base of the per-SDK instrumentors. Subclasses set ``requirement`` and implement patching.
+
+    Patching waits for the app to import the SDK (a post-import hook on ``hook_module``), so an app
+    pays no start-up time for SDKs it never imports, and instrumenting before the import works too.
+    """
 
     requirement: str = ""
+    hook_module: str = ""  # patch when this module is imported ("" = patch at instrument time)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return (self.requirement,)
@@ -90,23 +96,43 @@ class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
-        if not sdk_version_ok(self.requirement):
-            return
         settings: Settings = kwargs.get("settings") or Settings.from_env()
         if "provider_hosts" in kwargs:
             settings.provider_hosts = {**settings.provider_hosts, **kwargs["provider_hosts"]}
-        price = unpriced = None
-        if settings.cost_enabled:
-            price, unpriced = _PRICER.price, _PRICER.unpriced
-            _PRICER.warm()
-            _install_cost_processor(kwargs.get("tracer_provider"))
-        telemetry = make_telemetry(
-            settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider"), price, unpriced
-        )
-        self._patch(telemetry, settings)
+        # The latest instrument() call's arguments; a hook registered earlier reads these.
+        self._genai_cost_pending: tuple[Settings, dict[str, Any]] | None = (settings, kwargs)
+        if self.hook_module:
+            wrapt.register_post_import_hook(self._on_sdk_import, self.hook_module)
+        else:
+            self._on_sdk_import(None)
+
+    def _on_sdk_import(self, _module: Any) -> None:
+        pending = getattr(self, "_genai_cost_pending", None)
+        if pending is None or getattr(self, "_genai_cost_patched", False):
+            return  # uninstrumented before the import, or already patched: never twice
+        self._genai_cost_pending = None
+        if not sdk_version_ok(self.requirement):
+            return
+        settings, kwargs = pending
+        try:
+            price = unpriced = None
+            if settings.cost_enabled:
+                price, unpriced = _PRICER.price, _PRICER.unpriced
+                _PRICER.warm()
+                _install_cost_processor(kwargs.get("tracer_provider"))
+            telemetry = make_telemetry(
+                settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider"), price, unpriced
+            )
+            self._patch(telemetry, settings)
+            self._genai_cost_patched = True
+        except Exception:
+            log_internal_error(f"instrumenting {self.requirement}")
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        self._unpatch()
+        self._genai_cost_pending = None
+        if getattr(self, "_genai_cost_patched", False):
+            self._unpatch()
+            self._genai_cost_patched = False
 
 
 def _install_cost_processor(tracer_provider: Any) -> None:

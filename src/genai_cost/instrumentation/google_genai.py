@@ -6,7 +6,9 @@ before the SDK converts it (with different converters for the Gemini API and Ver
 generators built above it, and automatic continuation and automatic function calling loop above it
 too. So, as the official OpenTelemetry google-genai instrumentation does, we wrap the public methods of
 ``google.genai.models.Models`` and ``AsyncModels`` with wrapt: one span per call the app makes, reading
-the SDK's own typed responses. These methods have had the same shape since google-genai 1.0.
+the SDK's own typed responses. These methods have had the same shape since google-genai 1.0; 1.8 is
+the first release that keeps ``thoughts_token_count`` and ``tool_use_prompt_token_count`` (older ones
+drop them, under-counting thinking models), hence the lower bound.
 
 Usage normalisation (``usage_metadata``), per the API reference (``total_token_count`` is the sum of
 prompt, candidates, tool-use prompt and thoughts tokens):
@@ -28,7 +30,6 @@ request's response, so only that request's usage is visible here.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -172,7 +173,9 @@ def read_count_tokens_response(response: Any) -> tuple[Usage | None, dict[str, A
     total = as_int(get(response, "total_tokens"))
     if total is None:
         return None, {}
-    return Usage(input_tokens=total, cache_read_tokens=as_int(get(response, "cached_content_token_count"))), {}
+    return Usage(
+        input_tokens=total, cache_read_tokens=as_int(get(response, "cached_content_token_count"))
+    ), {}
 
 
 def read_embed_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
@@ -271,9 +274,8 @@ class GoogleGenAIAdapter:
             if not hasattr(result, "__next__"):  # not the generator we know: keep the app working
                 invocation.finish(None)
                 return result
-            return _dropped_backstop(
-                streams.iterate(result, invocation, streams.guarded(ContentStreamState())), invocation
-            )
+            state = streams.guarded(ContentStreamState())
+            return streams.finish_if_dropped(streams.iterate(result, invocation, state), invocation, state)
         return self._finish(invocation, result)
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
@@ -281,22 +283,14 @@ class GoogleGenAIAdapter:
             if not hasattr(result, "__anext__"):
                 invocation.finish(None)
                 return result
-            return _dropped_backstop(
-                streams.aiterate(result, invocation, streams.guarded(ContentStreamState())), invocation
-            )
+            state = streams.guarded(ContentStreamState())
+            return streams.finish_if_dropped(streams.aiterate(result, invocation, state), invocation, state)
         return self._finish(invocation, result)
 
     def _finish(self, invocation: Invocation, result: Any) -> Any:
         usage, attributes = self.read_response(result) if self.read_response else (None, None)
         invocation.finish(usage, attributes)
         return result
-
-
-def _dropped_backstop(stream: Any, invocation: Invocation) -> Any:
-    # A generator dropped before its first ``next`` never runs its ``finally``: end the span on
-    # garbage collection instead (no request was sent, so nothing was billed).
-    weakref.finalize(stream, invocation.finish, None, None, None, True)
-    return stream
 
 
 # Public method name -> (operation, response reader, stream, billable).
@@ -315,7 +309,8 @@ def _is_ours(attribute: Any) -> bool:
 class GoogleGenAIInstrumentor(GenAICostInstrumentor):
     """Instruments google-genai: ``client.models`` and ``client.aio.models`` (sync and async)."""
 
-    requirement = "google-genai >= 1.0, < 4"
+    requirement = "google-genai >= 1.8, < 4"
+    hook_module = "google.genai.models"
 
     def __init__(self) -> None:
         super().__init__()

@@ -79,6 +79,9 @@ class StainlessAdapter:
         if route is None or options.method.lower() != "post":
             return None
         body = options.json_data if isinstance(options.json_data, Mapping) else {}
+        extra = getattr(options, "extra_json", None)
+        if isinstance(extra, Mapping) and extra:  # extra_body: the SDK merges it in, the caller's wins
+            body = {**body, **extra}
         model, attributes = route.read_request(body)
         endpoint = self.endpoint(instance)
         headers = options.headers
@@ -146,6 +149,10 @@ class StainlessInstrumentor(GenAICostInstrumentor):
 
     package: str = ""  # import name of the SDK, e.g. "openai"
     default_provider: str = ""
+
+    @property
+    def hook_module(self) -> str:  # type: ignore[override]
+        return f"{self.package}._base_client"
 
     def routes(self) -> Mapping[str, Route]:
         raise NotImplementedError

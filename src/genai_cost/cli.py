@@ -1,0 +1,164 @@
+"""The ``genai-cost`` command. Each subcommand registers itself in COMMANDS; ``main`` dispatches.
+
+Bad input ends with one ``genai-cost: error: ...`` line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+
+from genai_cost import config
+from genai_cost.store import render
+from genai_cost.store.db import GROUP_BY, TOTAL, ReportRow, UsageStore, resolve_db_path
+from genai_cost.store.errors import StoreError
+from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, resolve
+from genai_cost.version import __version__
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+DEFAULT_SECTIONS = (TOTAL, "feature", "model")
+
+
+if TYPE_CHECKING:
+    # A subcommand's register function gets this: ``sub.add_parser(...)``, then ``set_defaults(func=...)``.
+    SubParsers: TypeAlias = argparse._SubParsersAction[Any]
+
+
+class UsageError(Exception):
+    """Bad input from the user: shown on one line, exit code 2."""
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
+def add_report(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="cost and usage from the local store",
+        description=(
+            "Totals and breakdowns of the GenAI calls recorded by the genai_cost traces exporter "
+            "(OTEL_TRACES_EXPORTER=genai_cost). Times are UTC. Without --by: a summary, then by "
+            "feature and by model."
+        ),
+    )
+    parser.add_argument("--by", choices=sorted(GROUP_BY), help="one breakdown instead of the default three")
+    when = parser.add_argument_group("time range (default: all time)")
+    when.add_argument("--since", metavar="WHEN", help=f"from this long ago: {SINCE_HELP}")
+    when.add_argument("--days", metavar="N", type=int, help="the last N calendar days, today included")
+    when.add_argument("--from", dest="from_", metavar="DATE", help="start: YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    when.add_argument("--to", metavar="DATE", help="end (a bare date includes that day)")
+    parser.add_argument("--top", metavar="N", type=_positive, help="only the N most expensive groups")
+    parser.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="csv and json: one record per row"
+    )
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="PATH",
+        help=f"store file (default: ${config.DB_PATH}, else $XDG_DATA_HOME/genai-cost/usage.db "
+        "or ~/.local/share/genai-cost/usage.db)",
+    )
+    parser.set_defaults(func=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    try:
+        time_range = resolve(since=args.since, days=args.days, from_=args.from_, to=args.to)
+    except TimeRangeError as exc:
+        raise UsageError(str(exc)) from None
+    path = resolve_db_path(args.database)
+    sections = (args.by,) if args.by else DEFAULT_SECTIONS
+    with UsageStore.open(path, create=False) as store:
+        results: list[tuple[str, list[ReportRow]]] = [
+            (by, store.report(by, time_range, top=None if by == TOTAL else args.top)) for by in sections
+        ]
+        [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range)
+        first, last = store.time_bounds()
+    rows = [row for _, section in results for row in section]
+    out = sys.stdout
+    if args.format == "json":
+        out.write(render.to_json(rows) + "\n")
+        return EXIT_OK
+    if args.format == "csv":
+        out.write(render.to_csv(rows))
+        return EXIT_OK
+    out.write(f"genai-cost report: {store.path}, {time_range.describe()}\n")
+    if not total.requests:
+        recorded = f"{_minute(first)} to {_minute(last)} UTC" if first and last else "none"
+        out.write(f"no GenAI calls in this range (calls recorded: {recorded})\n")
+        return EXIT_OK
+    for by, section in results:
+        title = "Summary" if by == TOTAL else f"By {by}" + (f" (top {args.top})" if args.top else "")
+        out.write("\n" + render.table(title, section, "" if by == TOTAL else by) + "\n")
+    notes = []
+    if total.unpriced:
+        notes.append(
+            f"{total.unpriced:,} calls had tokens but no known price; their cost is not included "
+            f"(add prices with {config.PRICES_FILE})."
+        )
+    if total.usage_missing:
+        notes.append(
+            f"{total.usage_missing:,} calls reported no token usage; their tokens and cost are missing."
+        )
+    if notes:
+        out.write("\n" + "\n".join(notes) + "\n")
+    return EXIT_OK
+
+
+def _minute(stored: str) -> str:
+    return stored[:16].replace("T", " ")  # 2026-11-22T05:30:00.000000Z -> 2026-11-22 05:30
+
+
+# --- dispatch ----------------------------------------------------------------------------------------
+
+Register = Callable[["SubParsers"], None]
+COMMANDS: list[Register] = [add_report]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad options end with one line (and a pointer to --help) instead of the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"genai-cost: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="genai-cost", description="LLM cost monitoring on OpenTelemetry.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help (0) and on bad options (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except (UsageError, StoreError) as exc:
+        print(f"genai-cost: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""The local SQLite store: where it lives, how it is opened, and every query run against it.
+
+Several processes may write one file at once: WAL mode lets readers and one writer work together,
+``busy_timeout`` makes a writer wait for the lock instead of failing, and each batch is one short
+``BEGIN IMMEDIATE`` transaction, so a crash loses at most the batch being written.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+from genai_cost import config
+from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
+from genai_cost.store.migrations import check_readable, migrate
+from genai_cost.store.timerange import TimeRange
+
+BUSY_TIMEOUT_MS = 10_000
+MEMORY = ":memory:"
+
+
+def default_db_path() -> Path:
+    """``$XDG_DATA_HOME/genai-cost/usage.db``, else ``~/.local/share/genai-cost/usage.db``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "genai-cost" / "usage.db"
+
+
+def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """An explicit path, else the env var, else the default location."""
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get(config.DB_PATH)
+    if env:
+        return Path(env).expanduser()
+    return default_db_path()
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, fixed width, so text order is time order and SQLite's date functions read it."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(slots=True)
+class UsageRow:
+    """One GenAI span as stored. ``None`` tokens and cost mean "not reported", never zero."""
+
+    start_time: str
+    duration_s: float | None
+    trace_id: str
+    span_id: str
+    operation: str
+    service_name: str | None = None
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    server_address: str | None = None
+    feature: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    tags: str | None = None  # JSON object of the app's extra feature tags
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: float | None = None
+    currency: str | None = None
+    cost_source: str | None = None
+    cost_input: float | None = None
+    cost_output: float | None = None
+    cost_cache_read: float | None = None
+    cost_cache_write: float | None = None
+    unpriced: bool = False
+    usage_missing: bool = False
+    error_type: str | None = None
+    rate_limited: bool = False
+    streaming: bool = False
+    time_to_first_chunk_s: float | None = None
+    response_id: str | None = None
+    finish_reasons: str | None = None  # JSON array
+
+
+USAGE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow))
+_row_values = attrgetter(*USAGE_COLUMNS)
+_INSERT = (
+    f"INSERT OR IGNORE INTO usage ({', '.join(USAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)})"
+)
+
+# --by choices -> the SQL expression that names the group.
+GROUP_BY: dict[str, str] = {
+    "feature": "feature",
+    "model": "COALESCE(request_model, response_model)",
+    "provider": "provider",
+    "user": "user_id",
+    "session": "session_id",
+    "operation": "operation",
+    "day": "substr(start_time, 1, 10)",
+}
+TOTAL = "total"
+
+
+@dataclass(slots=True)
+class ReportRow:
+    """Totals of one group (or of everything, when ``by`` is ``total``)."""
+
+    by: str
+    key: str | None
+    requests: int
+    errors: int
+    rate_limited: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_creation_tokens: int | None
+    reasoning_tokens: int | None
+    cost: float | None  # sum over priced calls; None when no call in the group has a price
+    priced: int  # calls with a cost
+    unpriced: int  # calls with tokens but no known price
+    usage_missing: int  # calls whose provider reported no usage
+    sessions: int
+    session_cost: float | None
+    p50_s: float | None = None
+    p95_s: float | None = None
+    p99_s: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, by: str, key: str | None = None) -> ReportRow:
+        return cls(by, key, 0, 0, 0, None, None, None, None, None, None, 0, 0, 0, 0, None)
+
+    @property
+    def avg_cost_per_call(self) -> float | None:
+        return self.cost / self.priced if self.cost is not None and self.priced else None
+
+    @property
+    def avg_cost_per_session(self) -> float | None:
+        return self.session_cost / self.sessions if self.session_cost is not None and self.sessions else None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def rate_limited_rate(self) -> float:
+        return self.rate_limited / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": self.by,
+            "key": self.key,
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "rate_limited": self.rate_limited,
+            "rate_limited_rate": self.rate_limited_rate,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_creation_tokens": self.cache_creation_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cost_usd": self.cost,
+            "priced": self.priced,
+            "unpriced": self.unpriced,
+            "usage_missing": self.usage_missing,
+            "avg_cost_per_call_usd": self.avg_cost_per_call,
+            "sessions": self.sessions,
+            "avg_cost_per_session_usd": self.avg_cost_per_session,
+            "latency_p50_s": self.p50_s,
+            "latency_p95_s": self.p95_s,
+            "latency_p99_s": self.p99_s,
+        }
+
+
+def _is_not_a_database(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "encrypted" in text
+
+
+class UsageStore:
+    """An open store file. Holds every query; the exporter and the CLI only call methods."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self.path = path
+
+    # --- opening -----------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> UsageStore:
+        """Open (and migrate) the store at ``path``. Raises a StoreError subclass with a user message."""
+        where = str(path)
+        if where != MEMORY:
+            file = Path(where)
+            if not create and not file.is_file():
+                raise StoreMissingError(
+                    f"no usage recorded yet at {where}; run your app with OTEL_TRACES_EXPORTER=genai_cost "
+                    f"(or otlp,genai_cost), e.g. OTEL_TRACES_EXPORTER=genai_cost "
+                    f"opentelemetry-instrument python app.py"
+                )
+            if create:
+                file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(
+                where, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {where}: {exc}") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Read-only checks first (a non-SQLite file fails here), so another program's file is
+            # left exactly as it was.
+            check_readable(conn)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            migrate(conn)
+        except StoreError as exc:
+            conn.close()
+            raise type(exc)(f"{where}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if _is_not_a_database(exc):
+                raise StoreCorruptError(
+                    f"{where} is not a genai-cost store (not a SQLite database, or damaged)"
+                ) from exc
+            raise StoreError(f"cannot open the store at {where}: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, where)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> UsageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    def insert(self, rows: Sequence[UsageRow]) -> None:
+        """Write ``rows`` in one transaction: all of them or none."""
+        if not rows:
+            return
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, [_row_values(row) for row in rows])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def count(self, time_range: TimeRange | None = None) -> int:
+        where, params = _where(time_range)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM usage WHERE {where}", params).fetchone()[0])
+
+    def rows(self, time_range: TimeRange | None = None) -> list[UsageRow]:
+        where, params = _where(time_range)
+        cursor = self._conn.execute(
+            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE {where} ORDER BY start_time, id", params
+        )
+        out = []
+        for values in cursor:
+            row = UsageRow(**dict(zip(USAGE_COLUMNS, values, strict=True)))
+            row.unpriced, row.usage_missing = bool(row.unpriced), bool(row.usage_missing)
+            row.rate_limited, row.streaming = bool(row.rate_limited), bool(row.streaming)
+            out.append(row)
+        return out
+
+    def time_bounds(self) -> tuple[str | None, str | None]:
+        first, last = self._conn.execute("SELECT MIN(start_time), MAX(start_time) FROM usage").fetchone()
+        return first, last
+
+    def report(
+        self, by: str, time_range: TimeRange | None = None, *, top: int | None = None
+    ) -> list[ReportRow]:
+        """Totals per group (``by`` in GROUP_BY) or one total row (``by='total'``).
+
+        Groups come most expensive first (days in date order unless ``top`` is given).
+        Latency percentiles are exact, by nearest rank over every call in the group.
+        """
+        if by != TOTAL and by not in GROUP_BY:
+            raise ValueError(f"unknown grouping {by!r}")
+        key = "NULL" if by == TOTAL else GROUP_BY[by]
+        where, params = _where(time_range)
+        rows: dict[Any, ReportRow] = {}
+        cursor = self._conn.execute(
+            f"""
+            SELECT {key} AS k, COUNT(*), SUM(error_type IS NOT NULL), SUM(rate_limited),
+                   SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+                   SUM(cache_creation_tokens), SUM(reasoning_tokens),
+                   SUM(cost), COUNT(cost), SUM(unpriced), SUM(usage_missing),
+                   COUNT(DISTINCT session_id), SUM(CASE WHEN session_id IS NOT NULL THEN cost END)
+            FROM usage WHERE {where} GROUP BY k
+            """,
+            params,
+        )
+        for k, *v in cursor:
+            rows[k] = ReportRow(by, k, *v)
+        if by == TOTAL and not rows:
+            rows[None] = ReportRow.empty(TOTAL)
+        # Nearest-rank percentile: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
+        cursor = self._conn.execute(
+            f"""
+            WITH ranked AS (
+                SELECT {key} AS k, duration_s AS d,
+                       ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY duration_s) AS rn,
+                       COUNT(*) OVER (PARTITION BY {key}) AS n
+                FROM usage WHERE {where} AND duration_s IS NOT NULL
+            )
+            SELECT k, MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN d END),
+                      MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN d END),
+                      MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN d END)
+            FROM ranked GROUP BY k
+            """,
+            params,
+        )
+        for k, p50, p95, p99 in cursor:
+            row = rows[k]
+            row.p50_s, row.p95_s, row.p99_s = p50, p95, p99
+        result = sorted(rows.values(), key=_by_cost)
+        if top is not None:
+            result = result[:top]
+        elif by == "day":
+            result.sort(key=lambda r: r.key or "")
+        return result
+
+
+def _by_cost(row: ReportRow) -> tuple[float, int, str]:
+    return (-(row.cost or 0.0), -row.requests, row.key or "")
+
+
+def _where(time_range: TimeRange | None) -> tuple[str, list[str]]:
+    clauses, params = ["1"], []
+    if time_range is not None and time_range.start is not None:
+        clauses.append("start_time >= ?")
+        params.append(format_time(time_range.start))
+    if time_range is not None and time_range.end is not None:
+        clauses.append("start_time < ?")
+        params.append(format_time(time_range.end))
+    return " AND ".join(clauses), params

@@ -1,0 +1,294 @@
+"""`genai-cost report` through main([...]) over a store written by the real exporter, plus time ranges."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from genai_cost import config
+from genai_cost.cli import main
+from genai_cost.store.db import UsageStore
+from genai_cost.store.migrations import MIGRATIONS_TABLE
+from genai_cost.store.timerange import TimeRangeError, resolve
+from genai_cost.usage import Cost, Usage
+from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, Call, record, utc
+
+NOVEMBER = ["--from", "2026-11-01", "--to", "2026-11-30"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing may read or write the real user's store.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(config.DB_PATH, raising=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "usage.db"
+    record(str(path), CALLS)
+    monkeypatch.setenv(config.DB_PATH, str(path))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["report", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def section(out: str, title: str) -> list[list[str]]:
+    """The rows of one table section, each split into its cells."""
+    lines = out.splitlines()
+    start = lines.index(title)
+    rows = []
+    for line in lines[start + 3 :]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+# --- table ---------------------------------------------------------------------------------------------
+
+
+def test_default_table_summary_feature_model(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, *NOVEMBER)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == f"genai-cost report: {db}, 2026-11-01 00:00 to 2026-12-01 00:00 UTC"
+    header = out.splitlines()[3].split()
+    assert header == [
+        "requests", "errors", "rate-limited", "input", "tok", "output", "tok", "cached", "tok", "cost",
+        "(USD)", "unpriced", "avg/call", "sessions", "avg/session", "p50", "p95", "p99",
+    ]  # fmt: skip
+    assert section(out, "Summary") == [
+        ["all calls", "7", "1 (14.3%)", "1 (14.3%)", "10,500", "1,450", "2,000", "$0.028000", "1",
+         "$0.007000", "2", "$0.002000", "1.50s", "4.00s", "4.00s"],
+    ]  # fmt: skip
+    assert section(out, "By feature") == [
+        ["resume_analysis", "2", "0", "0", "6,000", "1,000", "2,000", "$0.024000", "0", "$0.024000", "0", "-",
+         "1.00s", "4.00s", "4.00s"],
+        ["interview", "4", "1 (25.0%)", "1 (25.0%)", "4,000", "400", "-", "$0.004000", "0", "$0.001333", "2",
+         "$0.002000", "500ms", "2.50s", "2.50s"],
+        ["(none)", "1", "0", "0", "500", "50", "-", "unpriced", "1", "-", "0", "-", "3.00s", "3.00s",
+         "3.00s"],
+    ]  # fmt: skip
+    assert [row[0] for row in section(out, "By model")] == [CLAUDE_MODEL, GROQ_MODEL, "ft:gpt-4o-mini:acme"]
+    assert "1 calls had tokens but no known price; their cost is not included" in out
+
+
+def test_by_session_and_top(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--by", "session", *NOVEMBER)
+    assert code == 0
+    rows = {r[0]: r for r in section(out, "By session")}
+    assert rows["s1"][7] == "$0.003000" and rows["s1"][11] == "$0.003000"  # cost per interview session
+    assert rows["s2"][1:3] == ["2", "1 (50.0%)"]
+    code, out, _ = run(capsys, "--by", "feature", "--top", "2")  # all time: the October transcription too
+    assert [r[0] for r in section(out, "By feature (top 2)")] == ["resume_analysis", "transcription"]
+
+
+def test_empty_range_says_so(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--from", "2025-01-01", "--to", "2025-01-31")
+    assert (code, err) == (0, "")
+    assert "no GenAI calls in this range (calls recorded: 2026-10-15 12:00 to 2026-11-21 12:00 UTC)" in out
+
+
+# --- json and csv -------------------------------------------------------------------------------------
+
+INTERVIEW = {
+    "by": "feature", "key": "interview", "requests": 4, "errors": 1, "error_rate": 0.25, "rate_limited": 1,
+    "rate_limited_rate": 0.25, "input_tokens": 4000, "output_tokens": 400, "cache_read_tokens": None,
+    "cache_creation_tokens": None, "reasoning_tokens": None, "cost_usd": 0.004, "priced": 3, "unpriced": 0,
+    "usage_missing": 0, "avg_cost_per_call_usd": 0.001333333333, "sessions": 2,
+    "avg_cost_per_session_usd": 0.002,
+    "latency_p50_s": 0.5, "latency_p95_s": 2.5, "latency_p99_s": 2.5,
+}  # fmt: skip
+
+
+def test_json_rows(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--by", "feature", "--format", "json", *NOVEMBER)
+    assert code == 0
+    rows = json.loads(out)
+    assert [r["key"] for r in rows] == ["resume_analysis", "interview", None]
+    assert rows[1] == INTERVIEW
+    assert (rows[2]["cost_usd"], rows[2]["unpriced"]) == (None, 1)  # unpriced, not zero
+    code, out, _ = run(capsys, "--format", "json")  # default: summary, then by feature and by model
+    rows = json.loads(out)
+    assert [r["by"] for r in rows] == ["total"] + ["feature"] * 4 + ["model"] * 4
+    assert (rows[0]["requests"], rows[0]["cost_usd"], rows[0]["input_tokens"]) == (8, 0.038, 20500)
+
+
+def test_csv_rows(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--by", "feature", "--format", "csv", *NOVEMBER)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == list(INTERVIEW)
+    interview = rows[1]
+    assert interview == {k: "" if v is None else str(v) for k, v in INTERVIEW.items()}
+    code, out, _ = run(capsys, "--by", "user", "--format", "csv", "--from", "2030-01-01")
+    assert (code, out.splitlines()) == (0, [",".join(INTERVIEW)])  # header only
+
+
+def test_day_and_operation_breakdowns(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "--by", "day", "--format", "json")
+    days = [(r["key"], r["requests"], r["cost_usd"]) for r in json.loads(out)]
+    assert days == [("2026-10-15", 1, 0.01), ("2026-11-20", 4, 0.004), ("2026-11-21", 3, 0.024)]
+    _, out, _ = run(capsys, "--by", "operation", "--format", "json", "--from", "2026-11-21")
+    ops = {r["key"]: (r["requests"], r["input_tokens"]) for r in json.loads(out)}
+    assert ops == {"chat": (2, 3500), "count_tokens": (1, 3000)}
+
+
+# --- time ranges relative to now ----------------------------------------------------------------------
+
+
+def test_per_user_over_7_30_90_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    ages = [
+        timedelta(seconds=1),
+        timedelta(days=3),
+        timedelta(days=20),
+        timedelta(days=60),
+        timedelta(days=100),
+    ]
+    calls = [
+        Call(now - age, 1.0, "openai", "gpt-4o-mini", user="u1", usage=Usage(10, 1), cost=Cost(float(2**i)))
+        for i, age in enumerate(ages)
+    ]
+    path = tmp_path / "relative.db"
+    record(str(path), calls)
+
+    def cost(*argv: str) -> float | None:
+        code, out, err = run(capsys, "-d", str(path), "--by", "user", "--format", "json", *argv)
+        assert (code, err) == (0, "")
+        rows = json.loads(out)
+        return rows[0]["cost_usd"] if rows else None
+
+    assert cost("--since", "90m") == 1
+    assert cost("--since", "24h") == 1
+    assert cost("--since", "today") == 1
+    assert cost("--since", "7d") == 3
+    assert cost("--since", "2w") == 3
+    assert cost("--days", "30") == 7
+    assert cost("--since", "90d") == 15
+    assert cost() == 31
+
+
+# --- bad input ----------------------------------------------------------------------------------------
+
+
+def _one_line_error(code: int, out: str, err: str) -> str:
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("genai-cost: error: "), err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", "7x"], "--since '7x': expected a duration like 90m, 24h, 7d or 2w"),
+        (["--since=-3d"], "--since '-3d': expected"),
+        (["--since"], "argument --since: expected one argument (see genai-cost report --help)"),
+        (["--from", "last tuesday"], "--from 'last tuesday': expected a date YYYY-MM-DD"),
+        (["--since", "7d", "--days", "3"], "use either --since or --days, not both"),
+        (["--days", "7", "--from", "2026-11-01"], "use either --since/--days or --from, not both"),
+        (["--days", "0"], "--days 0: expected a whole number of days, 1 or more"),
+        (["--from", "2026-11-22", "--to", "2026-11-01"], "the range is empty"),
+    ],
+)
+def test_bad_time_range(db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert message in _one_line_error(*run(capsys, *argv))
+
+
+def test_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    err = _one_line_error(*run(capsys))  # default location under XDG_DATA_HOME
+    expected = tmp_path / "xdg" / "genai-cost" / "usage.db"
+    assert f"no usage recorded yet at {expected}; run your app with OTEL_TRACES_EXPORTER=genai_cost" in err
+    assert not expected.exists()
+    monkeypatch.setenv(config.DB_PATH, str(tmp_path / "from-env.db"))
+    assert f"at {tmp_path / 'from-env.db'};" in _one_line_error(*run(capsys))
+
+
+def test_database_flag_overrides_env(db: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv(config.DB_PATH, str(tmp_path / "elsewhere.db"))
+    code, out, _ = run(capsys, "-d", str(db), "--format", "json")
+    assert code == 0 and json.loads(out)[0]["requests"] == 8
+    code, out, _ = run(capsys, "--database", str(db), "--format", "json")
+    assert code == 0 and json.loads(out)[0]["requests"] == 8
+
+
+def test_corrupt_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "usage.db"
+    junk.write_text("timestamp,operation,prompt_tokens\n" * 100)
+    err = _one_line_error(*run(capsys, "-d", str(junk)))
+    assert f"{junk} is not a genai-cost store (not a SQLite database, or damaged)" in err
+
+
+def test_store_from_a_newer_version(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m002_from_the_future', 'x')")
+    conn.close()
+    err = _one_line_error(*run(capsys))
+    assert "store schema version 2 is newer than this genai-cost supports (1); upgrade genai-cost" in err
+
+
+def test_argparse_errors_exit_2(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--by", "color"]) == 2
+    assert "invalid choice: 'color'" in _one_line_error(2, *capsys.readouterr())
+    assert main(["report", "--top", "0"]) == 2
+    assert "expected 1 or more" in _one_line_error(2, *capsys.readouterr())
+    assert main(["report", "--format", "xml"]) == 2
+    assert "invalid choice: 'xml'" in _one_line_error(2, *capsys.readouterr())
+    assert main([]) == 2  # no command: help on stderr
+    assert "report" in capsys.readouterr().err
+    assert main(["--help"]) == 0
+    assert "report" in capsys.readouterr().out
+
+
+# --- timerange unit ------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 22, 15, 30, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("since", "start"),
+    [
+        ("90m", "2026-11-22T14:00:00"),
+        ("24h", "2026-11-21T15:30:00"),
+        ("7d", "2026-11-15T15:30:00"),
+        ("2w", "2026-11-08T15:30:00"),
+        (" 7D ", "2026-11-15T15:30:00"),
+        ("today", "2026-11-22T00:00:00"),
+        ("month", "2026-11-01T00:00:00"),
+    ],
+)
+def test_since(since: str, start: str) -> None:
+    assert resolve(since=since, now=NOW).start == utc(start)
+
+
+def test_days_from_to() -> None:
+    assert resolve(days=1, now=NOW).start == utc("2026-11-22T00:00:00")
+    assert resolve(days=30, now=NOW).start == utc("2026-10-24T00:00:00")
+    window = resolve(from_="2026-11-01", to="2026-11-22", now=NOW)
+    assert (window.start, window.end) == (utc("2026-11-01T00:00:00"), utc("2026-11-23T00:00:00"))
+    exact = resolve(from_="2026-11-01T08:00+02:00", to="2026-11-02T10:15Z")
+    assert (exact.start, exact.end) == (utc("2026-11-01T06:00:00"), utc("2026-11-02T10:15:00"))
+    assert resolve().describe() == "all time"
+    with pytest.raises(TimeRangeError):
+        resolve(since="", now=NOW)
+
+
+def test_store_is_not_created_by_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "new" / "usage.db"
+    assert main(["report", "-d", str(path)]) == 2
+    capsys.readouterr()
+    assert not path.parent.exists()
+    UsageStore.open(path).close()  # an empty store reports zero calls
+    code, out, _ = run(capsys, "-d", str(path))
+    assert code == 0 and "no GenAI calls in this range (calls recorded: none)" in out
