@@ -5,7 +5,7 @@ analysis, then a performance summary. Runs unchanged under `opentelemetry-instru
 only needs the `feature(...)` tags to attribute cost to sessions and features.
 
     GROQ_API_KEY=... opentelemetry-instrument python examples/interview_groq.py            # groq SDK
-    GROQ_API_KEY=... opentelemetry-instrument python examples/interview_groq.py --sdk openai  # OpenAI SDK on Groq
+    GROQ_API_KEY=... opentelemetry-instrument python examples/interview_groq.py openai  # OpenAI SDK on Groq
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ class Interviewer:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sdk", choices=["groq", "openai"], default="groq")
+    # A positional argument: opentelemetry-instrument would read an option such as --sdk as its own.
+    parser.add_argument("sdk", nargs="?", choices=["groq", "openai"], default="groq", help="SDK used to reach Groq")
     parser.add_argument("--sessions", type=int, default=2)
     args = parser.parse_args()
     interviewer = Interviewer(*make_client(args.sdk))

@@ -122,10 +122,38 @@ def _minute(stored: str) -> str:
     return stored[:16].replace("T", " ")  # 2026-11-22T05:30:00.000000Z -> 2026-11-22 05:30
 
 
+# --- demo ------------------------------------------------------------------------------------------
+
+
+def add_demo(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="run the example apps against a built-in fake provider, then report",
+        description=(
+            "Starts a fake OpenAI/Anthropic/Groq/Gemini server on 127.0.0.1, runs the example apps unchanged "
+            "under opentelemetry-instrument with the local store, prints the report and checks it against "
+            "what the fake server billed. No API key or network needed."
+        ),
+    )
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="PATH",
+        help="the demo's store, replaced on each run (default: demo.db beside the usage store)",
+    )
+    parser.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from genai_cost import demo
+
+    return demo.main(args.database)
+
+
 # --- dispatch ----------------------------------------------------------------------------------------
 
 Register = Callable[["SubParsers"], None]
-COMMANDS: list[Register] = [add_report]
+COMMANDS: list[Register] = [add_report, add_demo]
 
 
 class _Parser(argparse.ArgumentParser):

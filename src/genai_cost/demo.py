@@ -21,8 +21,8 @@ from genai_cost import config
 
 # (script, arguments, what the demo says while it runs it)
 EXAMPLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("interview_groq.py", ("--sdk", "groq"), "AI interviews on Groq (groq SDK)"),
-    ("interview_groq.py", ("--sdk", "openai"), "AI interviews on Groq (OpenAI SDK with a Groq base URL)"),
+    ("interview_groq.py", ("groq",), "AI interviews on Groq (groq SDK)"),
+    ("interview_groq.py", ("openai",), "AI interviews on Groq (OpenAI SDK with a Groq base URL)"),
     ("gemini_transcription.py", (), "parallel video transcription and batch analysis on Gemini"),
     ("claude_resume_writer.py", (), "resume writer on Claude: count tokens, generate, stream a long answer"),
     ("multi_provider_usage.py", (), "per-user usage across OpenAI, Anthropic and Groq"),

@@ -169,3 +169,10 @@ METRIC_ATTRIBUTES: Final = (
     FEATURE_NAME,
     ERROR_TYPE,
 )
+
+# --- deprecated names still sent by older instrumentations (read by the cost span processor) --------
+# Added by the pricing/processor work: the processor prices spans of other instrumentations, some of
+# which predate gen_ai.provider.name and the input/output token names.
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"

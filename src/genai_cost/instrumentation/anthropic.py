@@ -14,17 +14,23 @@ so its output tokens are left out (never the provisional number).
 The SDK's own tracing (anthropic >= 2.x, scope ``com.anthropic.sdk.python``): when a tracer provider
 is set globally or on the client, the SDK starts a CLIENT span per call. Ours carries the feature tags,
 cost and metrics, so two GenAI spans per call would show (and be priced) twice. For the calls we trace
-(messages and count_tokens), the request options we pass on drop their ``span_name``, which is how the
-SDK tells its methods' calls apart; without it the SDK makes no span and no ``traceparent`` for that
-call. Every other call (files, batches, models, ...) keeps the SDK's span, and ``uninstrument()``
-brings the SDK's Messages spans back. Enriching the SDK's span instead was rejected: the SDK ends it
-inside the call, before the response reaches us, so tags, usage and cost could not be added reliably.
+(messages and count_tokens) the options we pass on drop their ``span_name``, which is how the SDK
+marks its methods' calls; without one it makes no span. What the SDK's span also did, sending its
+trace context with each attempt, is kept: when the client's ``open_telemetry`` option has tracing and
+``propagation`` on, the request carries our span's context instead, so server-side spans still join
+the app's trace. Every other call (files, batches, models, ...) keeps the SDK's span, and
+``uninstrument()`` brings back the SDK's Messages spans. Enriching the SDK's span instead was rejected:
+the SDK ends it inside the call, before the response reaches us, so usage and cost could not be added.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.propagate import inject
 
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
@@ -152,7 +158,25 @@ def without_sdk_span(options: Any, spec: CallSpec, settings: Settings) -> Any | 
     """Options without ``span_name``, so the SDK's own tracing makes no second span (see above)."""
     if getattr(options, "span_name", None) is None:
         return None  # an SDK without tracing, or a request that has no SDK span anyway
-    return options.model_copy(update={"span_name": None})
+    options = options.model_copy(update={"span_name": None})
+    if _client_propagates(spec.client):
+        spec.on_start = partial(_send_trace_context, options)
+    return options
+
+
+def _client_propagates(client: Any) -> bool:
+    resolved = getattr(client, "open_telemetry", None)  # the client's resolved option
+    if not isinstance(resolved, Mapping):
+        return False
+    return resolved.get("propagation") is True and get(resolved.get("traces"), "enabled") is True
+
+
+def _send_trace_context(options: Any, span: trace.Span) -> None:
+    carrier: dict[str, str] = {}
+    inject(carrier, context=trace.set_span_in_context(span))
+    if carrier:  # a copy: the caller's headers mapping is left as it was
+        headers = options.headers if isinstance(options.headers, Mapping) else {}
+        options.headers = {**headers, **carrier}
 
 
 MESSAGES = Route(

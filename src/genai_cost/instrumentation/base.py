@@ -20,7 +20,8 @@ from genai_cost import config
 from genai_cost._internal import log_internal_error, logger
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import Telemetry, make_telemetry
-from genai_cost.usage import Cost, Usage
+from genai_cost.pricing import get_price_book
+from genai_cost.processor import install
 
 
 def sdk_version_ok(requirement: str) -> bool:
@@ -37,43 +38,16 @@ def sdk_version_ok(requirement: str) -> bool:
     return False
 
 
-class _Pricer:
-    """Prices calls through the price book, loaded on first use (or warmed in the background)."""
+def _warm_prices() -> None:
+    """Load the price data in the background once an SDK is patched, not on the first call's path."""
 
-    def __init__(self) -> None:
-        self._book: Any = None
-        self._lock = threading.Lock()
+    def _load() -> None:
+        try:
+            get_price_book().preload()
+        except Exception:
+            log_internal_error("loading prices")
 
-    def book(self) -> Any:
-        if self._book is None:
-            with self._lock:
-                if self._book is None:
-                    from genai_cost.pricing import get_price_book
-
-                    self._book = get_price_book()
-        return self._book
-
-    def warm(self) -> None:
-        def _load() -> None:
-            try:
-                self.book()
-            except Exception:
-                log_internal_error("loading prices")
-
-        threading.Thread(target=_load, name="genai-cost-prices", daemon=True).start()
-
-    def price(self, provider: str, model: str, usage: Usage, when: float) -> Cost | None:
-        book = self._book if self._book is not None else self.book()
-        return book.price(provider, model, usage, when)
-
-    def unpriced(self, provider: str, model: str) -> None:
-        book = self.book()
-        warn = getattr(book, "warn_unpriced", None)
-        if warn is not None:
-            warn(provider, model)
-
-
-_PRICER = _Pricer()
+    threading.Thread(target=_load, name="genai-cost-prices", daemon=True).start()
 
 
 class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -99,6 +73,8 @@ class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         settings: Settings = kwargs.get("settings") or Settings.from_env()
         if "provider_hosts" in kwargs:
             settings.provider_hosts = {**settings.provider_hosts, **kwargs["provider_hosts"]}
+        if settings.cost_enabled:
+            get_price_book()  # a malformed price override file is a clear error now, not later
         # The latest instrument() call's arguments; a hook registered earlier reads these.
         self._genai_cost_pending: tuple[Settings, dict[str, Any]] | None = (settings, kwargs)
         if self.hook_module:
@@ -115,14 +91,10 @@ class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             return
         settings, kwargs = pending
         try:
-            price = unpriced = None
             if settings.cost_enabled:
-                price, unpriced = _PRICER.price, _PRICER.unpriced
-                _PRICER.warm()
-                _install_cost_processor(kwargs.get("tracer_provider"))
-            telemetry = make_telemetry(
-                settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider"), price, unpriced
-            )
+                _warm_prices()
+                _install_cost_processor(kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
+            telemetry = make_telemetry(settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider"))
             self._patch(telemetry, settings)
             self._genai_cost_patched = True
         except Exception:
@@ -135,14 +107,10 @@ class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._genai_cost_patched = False
 
 
-def _install_cost_processor(tracer_provider: Any) -> None:
+def _install_cost_processor(tracer_provider: Any, meter_provider: Any) -> None:
     # Prices GenAI spans made by other instrumentations too (ours arrive already priced).
     try:
-        from genai_cost.processor import install
-    except ImportError:
-        return
-    try:
-        install(tracer_provider)
+        install(tracer_provider, meter_provider)
     except Exception:
         log_internal_error("installing the cost span processor")
 

@@ -21,8 +21,9 @@ from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error, logger
 from genai_cost.config import Settings
 from genai_cost.context import current_tags
-from genai_cost.metrics import Instruments
-from genai_cost.usage import Cost, Usage
+from genai_cost.metrics import SCOPE_NAME, Instruments, create_instruments
+from genai_cost.processor import apply_cost
+from genai_cost.usage import Usage
 from genai_cost.version import __version__
 
 _METRIC_TAG_KEYS = (sc.FEATURE_NAME,)
@@ -64,6 +65,9 @@ class CallSpec:
     # Filled by the adapter when it changed the call (e.g. asked for stream usage).
     args: tuple[Any, ...] | None = None
     kwargs: dict[str, Any] | None = None
+    client: Any = None  # the SDK client making the call, for adapters that honour its options
+    # Called with the span once started, before the SDK call (e.g. to send the span's trace context).
+    on_start: Callable[[trace.Span], None] | None = None
 
 
 RATE_LIMIT_ERROR_TYPE = "RateLimitError"
@@ -85,13 +89,11 @@ def _error_type(exc: BaseException) -> str:
 
 @dataclass(slots=True)
 class Telemetry:
-    """What every wrapper closes over: tracer, instruments, settings and the pricer."""
+    """What every wrapper closes over: tracer, instruments and settings."""
 
     tracer: Tracer
     instruments: Instruments
     settings: Settings
-    price: Callable[[str, str, Usage, float], Cost | None] | None = None
-    on_unpriced: Callable[[str, str], None] | None = None
     _tag_keys: tuple[str, ...] = field(default=_METRIC_TAG_KEYS)
 
     def __post_init__(self) -> None:
@@ -123,6 +125,11 @@ class Telemetry:
                     metric_attrs[key] = value
         name = f"{spec.operation} {spec.request_model}" if spec.request_model else spec.operation
         span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        if spec.on_start is not None:
+            try:
+                spec.on_start(span)
+            except Exception:
+                log_internal_error("preparing a call")
         return Invocation(self, spec, span, metric_attrs)
 
 
@@ -226,27 +233,20 @@ class Invocation:
         self._price(usage, metric_attrs, recording)
 
     def _price(self, usage: Usage, metric_attrs: dict[str, Any], recording: bool) -> None:
-        telemetry = self.telemetry
-        if telemetry.price is None:
+        if not self.telemetry.settings.cost_enabled:
             return
         model = metric_attrs.get(sc.GEN_AI_RESPONSE_MODEL) or self.spec.request_model
-        if not model:
-            return
-        try:
-            cost = telemetry.price(self.spec.provider, model, usage, self._wall_start)
-        except Exception:
-            log_internal_error("pricing")
-            return
-        if cost is None:
-            telemetry.instruments.unpriced.add(1, metric_attrs)
-            if recording:
-                self.span.set_attribute(sc.GENAI_COST_UNPRICED, True)
-            if telemetry.on_unpriced is not None:
-                telemetry.on_unpriced(self.spec.provider, model)
-            return
-        telemetry.instruments.cost.record(cost.total, metric_attrs)
-        if recording:
-            self.span.set_attributes(cost.to_attributes())
+        setter = self.span.set_attributes if recording else None
+        # The same function prices other instrumentations' spans in the processor: one code path.
+        apply_cost(
+            setter,
+            self.telemetry.instruments,
+            metric_attrs,
+            self.spec.provider,
+            model,
+            usage,
+            self._wall_start,
+        )
 
 
 class Adapter(Protocol):
@@ -343,11 +343,7 @@ def make_telemetry(
     settings: Settings,
     tracer_provider: trace.TracerProvider | None = None,
     meter_provider: Any = None,
-    price: Callable[[str, str, Usage, float], Cost | None] | None = None,
-    on_unpriced: Callable[[str, str], None] | None = None,
 ) -> Telemetry:
-    from genai_cost.metrics import create_instruments
-
-    tracer = trace.get_tracer("genai_cost", __version__, tracer_provider)
+    tracer = trace.get_tracer(SCOPE_NAME, __version__, tracer_provider)
     logger.debug("genai-cost telemetry created (settings=%s)", settings)
-    return Telemetry(tracer, create_instruments(meter_provider), settings, price, on_unpriced)
+    return Telemetry(tracer, create_instruments(meter_provider), settings)

@@ -18,7 +18,9 @@ prompt, candidates, tool-use prompt and thoughts tokens):
 - output = ``candidates_token_count`` + ``thoughts_token_count`` (thoughts are billed as output);
   thoughts are also the reasoning tokens; cached content tokens are the cache reads.
 - A stream's chunks carry cumulative usage: the last one wins, never a sum. When automatic function
-  calling makes several requests inside one stream, each request's final usage is added once.
+  calling makes several requests inside one stream, each request's final usage is added once. The app
+  gets what the SDK gives it, a generator (sync) or an async generator (``await``-ed, async), yielding
+  the SDK's own chunk objects.
 - ``count_tokens`` costs nothing: its count goes on the span as a pre-estimate, not into the token
   metric nor the price (``CallSpec.billable``).
 - ``embed_content`` may carry no usage (the Gemini API often sends none): then no token numbers are
@@ -312,10 +314,6 @@ class GoogleGenAIInstrumentor(GenAICostInstrumentor):
     requirement = "google-genai >= 1.8, < 4"
     hook_module = "google.genai.models"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._originals: dict[tuple[type, str], Any] = getattr(self, "_originals", {})
-
     def _patch(self, telemetry: Telemetry, settings: Settings) -> None:
         from google.genai import models
 
@@ -329,11 +327,13 @@ class GoogleGenAIInstrumentor(GenAICostInstrumentor):
                 if current is None or _is_ours(current):
                     continue  # an SDK without this method, or already ours: never twice
                 wrapper.__genai_cost__ = True  # type: ignore[attr-defined]
-                self._originals[(cls, name)] = current
                 setattr(cls, name, wrapt.FunctionWrapper(current, wrapper))
 
     def _unpatch(self) -> None:
-        for (cls, name), original in list(self._originals.items()):
-            if _is_ours(cls.__dict__.get(name)):
-                setattr(cls, name, original)
-            del self._originals[(cls, name)]
+        from google.genai import models
+
+        for cls in (models.Models, models.AsyncModels):
+            for name in _METHODS:
+                current = cls.__dict__.get(name)
+                if _is_ours(current):
+                    setattr(cls, name, current.__wrapped__)  # the SDK's own function object

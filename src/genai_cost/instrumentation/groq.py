@@ -10,18 +10,19 @@ no token numbers (and so no token cost), only operation, model, timing and error
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from genai_cost import semconv as sc
+from genai_cost.instrumentation import openai
 from genai_cost.instrumentation.core import CallSpec
 from genai_cost.instrumentation.fields import as_str
-from genai_cost.instrumentation.openai import ChatStreamState, read_chat_request, read_chat_response
 from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
 from genai_cost.usage import Usage
 
 
-def _groq_chat_stream_state(spec: CallSpec) -> ChatStreamState:
-    state = ChatStreamState(spec)
+def _groq_chat_stream_state(spec: CallSpec) -> openai.ChatStreamState:
+    state = openai.ChatStreamState(spec)
     state.groq = True  # the groq SDK talks Groq's format whatever host the provider rules name
     return state
 
@@ -34,7 +35,8 @@ def read_audio_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
     return None, {}  # billed per audio second; no token usage to report
 
 
-CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, _groq_chat_stream_state)
+# OpenAI's chat route (request, response, opt-in estimates); only the stream state always reads x_groq.
+CHAT = replace(openai.CHAT, new_stream_state=_groq_chat_stream_state)
 AUDIO = Route(sc.OP_TRANSCRIPTION, read_audio_request, read_audio_response)
 
 ROUTES: Mapping[str, Route] = {

@@ -97,6 +97,7 @@ class StainlessAdapter:
             raw=raw,
             read_response=route.read_response,
             billable=route.billable,
+            client=instance,
         )
         if spec.stream and route.new_stream_state is not None:
             new_state = route.new_stream_state

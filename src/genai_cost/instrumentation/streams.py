@@ -104,6 +104,17 @@ def guarded(state: StreamState) -> StreamState:
     return _GuardedState(state)
 
 
+def finish_if_dropped(stream: Any, invocation: Invocation, state: StreamState) -> Any:
+    """End the span when ``stream`` (a generator from ``iterate``/``aiterate``) is garbage collected.
+
+    A generator dropped before its first ``next`` never runs its body, so no GeneratorExit ends the
+    span. Weak-reference callbacks run before a generator's own finalizer, so a dropped half-read
+    stream ends here too, with the usage seen so far; the generator's ``finally`` then only closes.
+    """
+    weakref.finalize(stream, _end, invocation, state, None, True)
+    return stream
+
+
 def instrument_stream(stream: Any, invocation: Invocation, state: StreamState, is_async: bool) -> Any:
     """Instrument a Stainless SDK stream (openai, anthropic, groq) in place and return it.
 

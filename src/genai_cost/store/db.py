@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from genai_cost import config
+from genai_cost import semconv as sc
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import check_readable, migrate
 from genai_cost.store.timerange import TimeRange
@@ -287,6 +288,8 @@ class UsageStore:
     ) -> list[ReportRow]:
         """Totals per group (``by`` in GROUP_BY) or one total row (``by='total'``).
 
+        count_tokens calls count as requests, but their input (a pre-estimate, not billed) is not summed.
+
         Groups come most expensive first (days in date order unless ``top`` is given).
         Latency percentiles are exact, by nearest rank over every call in the group.
         """
@@ -298,7 +301,8 @@ class UsageStore:
         cursor = self._conn.execute(
             f"""
             SELECT {key} AS k, COUNT(*), SUM(error_type IS NOT NULL), SUM(rate_limited),
-                   SUM(input_tokens), SUM(output_tokens), SUM(cache_read_tokens),
+                   SUM(CASE WHEN operation IS NOT '{sc.OP_COUNT_TOKENS}' THEN input_tokens END),
+                   SUM(output_tokens), SUM(cache_read_tokens),
                    SUM(cache_creation_tokens), SUM(reasoning_tokens),
                    SUM(cost), COUNT(cost), SUM(unpriced), SUM(usage_missing),
                    COUNT(DISTINCT session_id), SUM(CASE WHEN session_id IS NOT NULL THEN cost END)

@@ -1,0 +1,227 @@
+"""The price book: (provider, model, usage, time) -> Cost, fast.
+
+``price`` runs at the end of every instrumented call, sampled or not, so it is built for that: the
+first call for a (provider, model) resolves its prices (user override, else genai-prices, with any
+discount) and compiles them into a ``Schedule``; every later call is one dict lookup and a few float
+operations. The cache is bounded, since model names come from responses and are not ours to trust.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from pathlib import Path
+
+from genai_cost import config
+from genai_cost.pricing import library
+from genai_cost.pricing.overrides import Overrides, load_overrides
+from genai_cost.pricing.rates import Schedule
+from genai_cost.usage import Cost, Usage
+
+logger = logging.getLogger("genai_cost")
+
+CACHE_SIZE = 4096
+_UNPRICED = object()  # cached "no price known" (None means "not looked up yet")
+
+
+class PriceBook:
+    """Prices LLM calls from genai-prices data and user overrides.
+
+    Args:
+        overrides_file: a YAML or JSON override file (see pricing/README.md); validated now.
+        refresh: fetch fresh price data from the network in the background (opt-in).
+    """
+
+    def __init__(self, overrides_file: str | Path | None = None, *, refresh: bool = False) -> None:
+        self._overrides = Overrides()
+        self._cache: dict[tuple[str | None, str], Schedule | object] = {}
+        self._warned: set[tuple[str | None, str | None]] = set()
+        self._lock = threading.Lock()
+        self._library_ready = False
+        self._refresh = refresh
+        self._snapshot: object = None  # the genai-prices snapshot the cache was built from
+        if overrides_file:
+            self.load_overrides(overrides_file)
+
+    # --- hot path ------------------------------------------------------------------------------
+
+    def price(
+        self, provider: str | None, model: str | None, usage: Usage, when: float | None = None
+    ) -> Cost | None:
+        """The cost of one call, or None when no price is known for the model.
+
+        ``usage`` follows genai_cost.usage.Usage (input includes cache reads and writes, output
+        includes reasoning); ``when`` is the call's unix time in seconds (None: now), which selects
+        the price in force then.
+        """
+        if not model:
+            return None
+        if self._refresh:
+            self._check_snapshot()
+        key = (provider, model)
+        schedule = self._cache.get(key)
+        if schedule is None:
+            schedule = self._resolve(provider, model)
+        if schedule is _UNPRICED:
+            return None
+        return schedule.cost(usage, when)  # type: ignore[attr-defined]
+
+    def warn_unpriced(self, provider: str | None, model: str | None) -> None:
+        """Log a warning naming an unpriced model, once per (provider, model)."""
+        key = (provider, model)
+        if key in self._warned:
+            return
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        logger.warning(
+            "genai-cost: no price known for model %r (provider %r); its calls are recorded with tokens "
+            "and genai_cost.unpriced=true but no cost. Add it to a price override file (%s) to price it.",
+            model,
+            provider,
+            config.PRICES_FILE,
+        )
+
+    # --- set-up --------------------------------------------------------------------------------
+
+    def load_overrides(self, path: str | Path) -> None:
+        """Use the override file at ``path`` (replacing any loaded before). Raises PriceOverrideError."""
+        overrides = load_overrides(path)
+        if any(entry.same_as for entry in overrides.models):
+            self._check_same_as(overrides)
+        with self._lock:
+            self._overrides = overrides
+            self._cache = {}
+
+    def clear_overrides(self) -> None:
+        with self._lock:
+            self._overrides = Overrides()
+            self._cache = {}
+
+    def preload(self) -> None:
+        """Load the genai-prices data now instead of at the first priced call (~0.3 s)."""
+        self._ensure_library()
+
+    @property
+    def overrides(self) -> Overrides:
+        return self._overrides
+
+    def describe(self, provider: str | None, model: str) -> str | None:
+        """Where the price of a model comes from (for logs, the CLI and tests), or None if unpriced."""
+        schedule = self._cache.get((provider, model)) or self._resolve(provider, model)
+        return None if schedule is _UNPRICED else schedule.origin  # type: ignore[attr-defined]
+
+    # --- resolution (once per provider and model) ----------------------------------------------
+
+    def _resolve(self, provider: str | None, model: str) -> Schedule | object:
+        overrides = self._overrides
+        schedule: Schedule | None
+        entry = overrides.model_for(provider, model)
+        if entry is not None and entry.schedule is not None:
+            schedule = entry.schedule  # the user's own price, used as written
+        else:
+            if entry is not None and entry.same_as is not None:
+                target_provider, target_model = entry.same_as
+                schedule = self._library_schedule(target_provider or provider, target_model)
+            else:
+                schedule = self._library_schedule(provider, model)
+            discount = overrides.discount_for(provider, model)
+            if schedule is not None and discount is not None:
+                schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
+        result: Schedule | object = schedule if schedule is not None else _UNPRICED
+        cache = self._cache
+        if len(cache) >= CACHE_SIZE:
+            # Drop the oldest entry (dicts keep insertion order); another thread may race us.
+            with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                del cache[next(iter(cache))]
+        cache[(provider, model)] = result
+        return result
+
+    def _library_schedule(self, provider: str | None, model: str) -> Schedule | None:
+        self._ensure_library()
+        found = library.find_model(provider, model)
+        if found is None:
+            return None
+        return library.compile_model(*found)
+
+    def _ensure_library(self) -> None:
+        if self._library_ready:
+            return
+        with self._lock:
+            if self._library_ready:
+                return
+            import time
+
+            started = time.perf_counter()
+            if self._refresh:
+                library.start_refresh()
+            self._snapshot = library.snapshot()
+            logger.debug("genai-cost: price data loaded in %.3f s", time.perf_counter() - started)
+            self._library_ready = True
+
+    def _check_snapshot(self) -> None:
+        # With refresh on, genai-prices swaps its snapshot in the background: re-resolve then.
+        if self._library_ready and library.snapshot() is not self._snapshot:
+            with self._lock:
+                self._snapshot = library.snapshot()
+                self._cache = {}
+
+    def _check_same_as(self, overrides: Overrides) -> None:
+        from genai_cost.pricing.overrides import PriceOverrideError
+
+        self._ensure_library()
+        for entry in overrides.models:
+            if entry.same_as is None:
+                continue
+            target_provider, target_model = entry.same_as
+            if library.find_model(target_provider or entry.provider, target_model) is None:
+                file, _, line = entry.where.rpartition(":")
+                raise PriceOverrideError(
+                    file, int(line), "same_as", f"no known price for model {target_model!r}"
+                )
+
+
+_book: PriceBook | None = None
+_book_lock = threading.Lock()
+
+
+def get_price_book() -> PriceBook:
+    """The process-wide price book, created on first use from the environment.
+
+    OTEL_INSTRUMENTATION_GENAI_COST_PRICES_FILE names an override file (validated here, so call
+    this at start-up to fail early); OTEL_INSTRUMENTATION_GENAI_COST_PRICES_REFRESH=true allows a
+    network refresh of the price data.
+    """
+    global _book
+    book = _book
+    if book is not None:
+        return book
+    with _book_lock:
+        if _book is None:
+            _book = PriceBook(
+                os.environ.get(config.PRICES_FILE) or None,
+                refresh=config.env_flag(config.PRICES_REFRESH, False),
+            )
+        return _book
+
+
+def configure_pricing(overrides_file: str | Path | None = None, *, refresh: bool | None = None) -> PriceBook:
+    """Set up the process-wide price book from code (arguments win over the environment)."""
+    book = get_price_book()
+    if refresh is not None:
+        book._refresh = refresh
+        if refresh and book._library_ready:
+            library.start_refresh()
+    if overrides_file is not None:
+        book.load_overrides(overrides_file)
+    return book
+
+
+def _reset_price_book() -> None:
+    """Forget the process-wide book (tests)."""
+    global _book
+    with _book_lock:
+        _book = None

@@ -1,0 +1,271 @@
+"""The genai-prices side: finding a model in its data and compiling its prices into a ``Schedule``.
+
+genai-prices is imported here only, and only when a price is first needed (its import and data
+take a few hundred milliseconds; ``import genai_cost`` must not pay that). The bundled snapshot is
+used unless the user opted in to a network refresh (``start_refresh``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from datetime import UTC, datetime, time
+from typing import TYPE_CHECKING, Any
+
+from genai_cost import semconv as sc
+from genai_cost.pricing.rates import (
+    ALWAYS,
+    FROM_TIMESTAMP,
+    TIME_OF_DAY,
+    Banded,
+    Period,
+    Rates,
+    Schedule,
+)
+
+if TYPE_CHECKING:
+    from genai_prices.data_snapshot import DataSnapshot
+    from genai_prices.types import ModelInfo, ModelPrice, Provider
+
+logger = logging.getLogger("genai_cost")
+
+# gen_ai.provider.name (and the older gen_ai.system) values -> genai-prices provider ids.
+PROVIDER_IDS: dict[str, str] = {
+    sc.PROVIDER_OPENAI: "openai",
+    sc.PROVIDER_AZURE_OPENAI: "azure",
+    "azure.ai.inference": "azure",
+    "az.ai.openai": "azure",
+    "az.ai.inference": "azure",
+    sc.PROVIDER_ANTHROPIC: "anthropic",
+    sc.PROVIDER_GROQ: "groq",
+    sc.PROVIDER_GEMINI: "google",
+    sc.PROVIDER_VERTEX_AI: "google",
+    "gcp.gen_ai": "google",
+    "gemini": "google",
+    "vertex_ai": "google",
+    "aws.bedrock": "aws",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "xai": "x-ai",
+    "deepseek": "deepseek",
+    "perplexity": "perplexity",
+    "cohere": "cohere",
+}
+
+# For OpenAI-compatible servers of unknown providers: after genai-prices' own model-name rules
+# (gpt-* -> openai, claude -> anthropic, gemini -> google, ...), look in the model makers' own
+# price lists, in this order. Resellers (openrouter, together, ...) are left out on purpose: their
+# prices differ from the maker's and a guess among them would be a made-up number.
+FIRST_PARTY = ("openai", "anthropic", "google", "groq", "mistral", "deepseek", "x-ai", "cohere", "moonshotai")
+
+_VERSION_SUFFIX = re.compile(r"-\d{3}$")  # Vertex stable versions: gemini-2.0-flash-001
+
+# genai-prices ModelPrice keys we price (per million tokens), by Rates field.
+_TOKEN_KEYS = {
+    "input_mtok": "input",
+    "output_mtok": "output",
+    "cache_read_mtok": "cache_read",
+    "cache_write_mtok": "cache_write",
+    "cache_write_5m_mtok": "cache_write_5m",
+    "cache_write_1h_mtok": "cache_write_1h",
+    "output_reasoning_mtok": "reasoning",
+    "input_audio_mtok": "input_audio",
+}
+_REQUESTS_KEY = "requests_kcount"  # USD per thousand requests
+
+# Long-context prices genai-prices 0.2.3 lacks, from the provider's published price list. Used only
+# while genai-prices has no bands of its own for the model (once it does, its data wins).
+# Claude Sonnet 4 with the 1M-context beta: above 200k prompt tokens every token costs $6 input,
+# $22.50 output, and the cache multipliers apply on top (0.1x read, 1.25x 5-minute write, 2x 1-hour
+# write). https://docs.claude.com/en/docs/about-claude/pricing#long-context-pricing and, for
+# Vertex AI, https://cloud.google.com/vertex-ai/generative-ai/pricing (same long-context rates).
+_SONNET_4_LONG_CONTEXT = (
+    200_000,
+    {"input": 6.0, "output": 22.5, "cache_read": 0.6, "cache_write": 7.5, "cache_write_1h": 12.0},
+)
+_MISSING_BANDS: dict[tuple[str, str], tuple[int, dict[str, float]]] = {
+    ("anthropic", "claude-sonnet-4-0"): _SONNET_4_LONG_CONTEXT,
+    ("google", "claude-4-sonnet"): _SONNET_4_LONG_CONTEXT,
+}
+
+_lock = threading.Lock()
+_updater: Any = None
+
+
+def snapshot() -> DataSnapshot:
+    """The price data in use: the bundled snapshot, or a refreshed one once fetched."""
+    from genai_prices import data_snapshot
+
+    return data_snapshot.get_snapshot()
+
+
+def start_refresh() -> None:
+    """Opt-in: fetch fresh prices in genai-prices' background thread (hourly). Idempotent."""
+    global _updater
+    with _lock:
+        if _updater is not None:
+            return
+        from genai_prices import UpdatePrices
+
+        _updater = UpdatePrices()
+        _updater.start()
+        logger.info("genai-cost: price data refresh from the network is on (genai-prices UpdatePrices)")
+
+
+def model_refs(model: str) -> list[str]:
+    """The names to try for a model, most literal first."""
+    ref = model.strip().lower()
+    refs = [ref]
+
+    def add(candidate: str) -> None:
+        if candidate and candidate not in refs:
+            refs.append(candidate)
+
+    if "models/" in ref:  # Gemini API "models/gemini-2.5-flash", Vertex ".../publishers/google/models/x"
+        add(ref.rsplit("models/", 1)[1])
+    for candidate in list(refs):
+        if "@" in candidate:  # Vertex partner models: claude-3-5-sonnet-v2@20241022
+            add(candidate.split("@", 1)[0])
+    for candidate in list(refs):
+        add(_VERSION_SUFFIX.sub("", candidate))
+    for candidate in list(refs):
+        if "/" in candidate:  # "openai/gpt-4o" through a router
+            add(candidate.split("/", 1)[1])
+    return refs
+
+
+def _find_provider(snap: DataSnapshot, provider: str) -> Provider | None:
+    from genai_prices.data_snapshot import find_provider_by_id
+
+    name = provider.strip().lower()
+    return find_provider_by_id(snap.providers, PROVIDER_IDS.get(name, name))
+
+
+def find_model(provider: str | None, model: str) -> tuple[Provider, ModelInfo] | None:
+    """The genai-prices model for our provider name and model name, or None."""
+    snap = snapshot()
+    refs = model_refs(model)
+    known = _find_provider(snap, provider) if provider else None
+    if known is not None:
+        for ref in refs:
+            info = known.find_model(ref, all_providers=snap.providers)
+            if info is not None:
+                return known, info
+        return None
+    # An unknown provider (an OpenAI-compatible server): match the model across providers.
+    for ref in refs:
+        for candidate in snap.providers:
+            if candidate.model_match is not None and candidate.model_match.is_match(ref):
+                info = candidate.find_model(ref, all_providers=snap.providers)
+                if info is not None:
+                    return candidate, info
+        for provider_id in FIRST_PARTY:
+            maker = _by_id(snap, provider_id)
+            if maker is not None:
+                info = maker.find_model(ref)
+                if info is not None:
+                    return maker, info
+    return None
+
+
+def _by_id(snap: DataSnapshot, provider_id: str) -> Provider | None:
+    for candidate in snap.providers:
+        if candidate.id == provider_id:
+            return candidate
+    return None
+
+
+def compile_model(provider: Provider, info: ModelInfo) -> Schedule | None:
+    """Compile a genai-prices model into a Schedule (None if it has no token prices)."""
+    from genai_prices.types import ConditionalPrice, ModelPrice, StartDateConstraint, TimeOfDateConstraint
+
+    origin = f"genai-prices {provider.id}/{info.id}"
+    gap = _MISSING_BANDS.get((_owner(provider, info), info.id))
+    if isinstance(info.prices, ModelPrice):
+        prices = _banded(info.prices, gap)
+        return None if prices is None else Schedule.constant(prices, origin)
+    periods: list[Period] = []
+    for conditional in info.prices:
+        assert isinstance(conditional, ConditionalPrice)
+        prices = _banded(conditional.prices, gap)
+        if prices is None:
+            return None
+        constraint = conditional.constraint
+        if constraint is None:
+            periods.append(Period(ALWAYS, 0.0, 0.0, prices))
+        elif isinstance(constraint, StartDateConstraint):
+            start = datetime.combine(constraint.start_date, time(0), tzinfo=UTC).timestamp()
+            periods.append(Period(FROM_TIMESTAMP, start, 0.0, prices))
+        elif isinstance(constraint, TimeOfDateConstraint):
+            start, end = _utc_seconds(constraint.start_time), _utc_seconds(constraint.end_time)
+            periods.append(Period(TIME_OF_DAY, start, end, prices))
+        else:  # a constraint kind this version does not know: refuse rather than guess
+            logger.debug("genai-cost: %s has an unknown price constraint %r", origin, constraint)
+            return None
+    return Schedule.over_time(tuple(periods), origin)
+
+
+def _utc_seconds(value: time) -> float:
+    if value.tzinfo is not None:
+        value = datetime.combine(datetime(1970, 1, 1), value).astimezone(UTC).timetz()
+    return float(value.hour * 3600 + value.minute * 60 + value.second)
+
+
+def _owner(provider: Provider, info: ModelInfo) -> str:
+    """The id of the provider whose list holds ``info`` (it may come through a fallback)."""
+    if any(model is info for model in provider.models):
+        return provider.id
+    for fallback in provider.fallback_model_providers or ():
+        owner = _by_id(snapshot(), fallback)
+        if owner is not None and any(model is info for model in owner.models):
+            return owner.id
+    return provider.id
+
+
+def _banded(price: ModelPrice, gap: tuple[int, dict[str, float]] | None = None) -> Banded | None:
+    from genai_prices.types import TieredPrices
+
+    raw: dict[str, Any] = {}
+    for key, field in _TOKEN_KEYS.items():
+        value = getattr(price, key, None)
+        if value is not None:
+            raw[field] = value
+    if "input" not in raw and "output" not in raw:
+        return None  # priced by audio hours, characters, ...: not something tokens can price
+    request = getattr(price, _REQUESTS_KEY, None)
+    per_request = float(request) / 1000 if request is not None else 0.0
+
+    thresholds = sorted({t.start for v in raw.values() if isinstance(v, TieredPrices) for t in v.tiers})
+
+    def at(threshold: int | None) -> Rates:
+        fields: dict[str, float] = {}
+        for name, value in raw.items():
+            if isinstance(value, TieredPrices):
+                chosen = value.base
+                if threshold is not None:
+                    for tier in value.tiers:  # sorted ascending by genai-prices
+                        if tier.start <= threshold:
+                            chosen = tier.price
+                fields[name] = float(chosen)
+            else:
+                fields[name] = float(value)
+        return Rates(
+            input=fields.get("input"),
+            output=fields.get("output"),
+            cache_read=fields.get("cache_read"),
+            cache_write=fields.get("cache_write"),
+            cache_write_5m=fields.get("cache_write_5m"),
+            cache_write_1h=fields.get("cache_write_1h"),
+            reasoning=fields.get("reasoning"),
+            request=per_request,
+            input_audio=fields.get("input_audio"),
+        )
+
+    base = at(None)
+    if not thresholds and gap is not None:
+        threshold, band = gap
+        known = {name: value for name, value in band.items() if getattr(base, name) is not None}
+        return Banded(base, ((threshold, dataclasses.replace(base, **known)),))
+    return Banded(base, tuple((t, at(t)) for t in thresholds))

@@ -1,0 +1,172 @@
+"""Read a YAML or JSON file into values that remember their line, so errors can name it.
+
+YAML is read with PyYAML's composer (node marks carry lines). JSON is read by ``json`` first (its
+syntax errors carry a line), then walked again here for the lines: PyYAML is not a JSON parser
+(it rejects tabs and reads ``1e3`` as a string), so it is not used for JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from json.decoder import scanstring  # type: ignore[attr-defined]  # not in typeshed
+from pathlib import Path
+from typing import Any
+
+
+class FileFormatError(ValueError):
+    """The file could not be read or parsed; carries the line when known."""
+
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(slots=True)
+class Node:
+    """A value with the 1-based line where it starts. Mappings hold ``{key: (key_line, Node)}``."""
+
+    value: Any
+    line: int
+
+
+def load(path: Path) -> Node | None:
+    """Parse a file by its suffix (.json: JSON, anything else: YAML). None for an empty file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"cannot read the file: {exc}", None) from exc
+    if path.suffix.lower() == ".json":
+        return _load_json(text)
+    return _load_yaml(text)
+
+
+# --- YAML ---------------------------------------------------------------------------------------
+
+
+def _load_yaml(text: str) -> Node | None:
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise FileFormatError(f"YAML syntax error: {exc.problem or exc}", line) from exc
+    except yaml.YAMLError as exc:
+        raise FileFormatError(f"YAML error: {exc}", None) from exc
+    if root is None:
+        return None
+    constructor = yaml.SafeLoader("")
+    return _from_yaml(root, constructor)
+
+
+def _from_yaml(node: Any, constructor: Any) -> Node:
+    import yaml
+
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        mapping: dict[str, tuple[int, Node]] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise FileFormatError("a mapping key must be a plain name", key_line)
+            key = str(constructor.construct_object(key_node))
+            if key in mapping:
+                raise FileFormatError(f"duplicate key {key!r}", key_line)
+            mapping[key] = (key_line, _from_yaml(value_node, constructor))
+        return Node(mapping, line)
+    if isinstance(node, yaml.SequenceNode):
+        return Node([_from_yaml(item, constructor) for item in node.value], line)
+    try:
+        return Node(constructor.construct_object(node), line)
+    except yaml.YAMLError as exc:
+        raise FileFormatError(f"bad value: {exc}", line) from exc
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?")
+_SPACE = re.compile(r"[ \t\n\r]*")
+_CONSTANTS = {
+    "true": True,
+    "false": False,
+    "null": None,
+    # json.loads accepts these; the validator then rejects them with their line.
+    "NaN": float("nan"),
+    "Infinity": float("inf"),
+    "-Infinity": float("-inf"),
+}
+
+
+def _load_json(text: str) -> Node | None:
+    if not text.strip():
+        return None
+    try:
+        json.loads(text)  # syntax errors, with the line
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(f"JSON syntax error: {exc.msg} (column {exc.colno})", exc.lineno) from exc
+    walker = _JsonWalker(text)
+    node, _ = walker.value(_SPACE.match(text, 0).end())  # type: ignore[union-attr]
+    return node
+
+
+class _JsonWalker:
+    """Walks text json.loads already accepted, recording lines (so it trusts the syntax)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line(self, pos: int) -> int:
+        from bisect import bisect_left
+
+        return bisect_left(self.newlines, pos) + 1
+
+    def skip(self, pos: int) -> int:
+        return _SPACE.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def value(self, pos: int) -> tuple[Node, int]:
+        text, line = self.text, self.line(pos)
+        char = text[pos]
+        if char == "{":
+            mapping: dict[str, tuple[int, Node]] = {}
+            pos = self.skip(pos + 1)
+            if text[pos] == "}":
+                return Node(mapping, line), pos + 1
+            while True:
+                key_line = self.line(pos)
+                key, pos = scanstring(text, pos + 1)
+                pos = self.skip(self.skip(pos) + 1)  # past ':'
+                item, pos = self.value(pos)
+                if key in mapping:
+                    raise FileFormatError(f"duplicate key {key!r}", key_line)
+                mapping[key] = (key_line, item)
+                pos = self.skip(pos)
+                if text[pos] == "}":
+                    return Node(mapping, line), pos + 1
+                pos = self.skip(pos + 1)  # past ','
+        if char == "[":
+            items: list[Node] = []
+            pos = self.skip(pos + 1)
+            if text[pos] == "]":
+                return Node(items, line), pos + 1
+            while True:
+                item, pos = self.value(pos)
+                items.append(item)
+                pos = self.skip(pos)
+                if text[pos] == "]":
+                    return Node(items, line), pos + 1
+                pos = self.skip(pos + 1)
+        if char == '"':
+            string, pos = scanstring(text, pos + 1)
+            return Node(string, line), pos
+        for word, constant in _CONSTANTS.items():
+            if text.startswith(word, pos):
+                return Node(constant, line), pos + len(word)
+        match = _NUMBER.match(text, pos)
+        assert match is not None  # json.loads accepted the text
+        number = match.group(0)
+        parsed: int | float = float(number) if match.group(1) or match.group(2) else int(number)
+        return Node(parsed, line), match.end()

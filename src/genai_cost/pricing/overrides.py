@@ -1,0 +1,275 @@
+"""User price overrides: a YAML or JSON file of custom model prices and discounts.
+
+The file format is documented in ``pricing/README.md``. Validation is strict: an unknown key, a
+wrong type or a negative price is a ``PriceOverrideError`` naming the file, the line and the field,
+raised when the file is loaded (at start-up), never a silently ignored line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from fnmatch import translate
+from pathlib import Path
+from typing import Any
+
+from genai_cost.pricing import located
+from genai_cost.pricing.located import Node
+from genai_cost.pricing.rates import Banded, Rates, Schedule
+
+# Price fields of a model entry (USD per million tokens, except `request`: USD per call).
+PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
+MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "same_as")
+LONG_CONTEXT_KEYS = ("above", *PRICE_FIELDS)
+SAME_AS_KEYS = ("model", "provider")
+DISCOUNT_KEYS = ("provider", "model", "percent")
+TOP_KEYS = ("version", "models", "discounts")
+
+
+class PriceOverrideError(ValueError):
+    """A malformed price override file. ``file``, ``line`` (1-based, or None) and ``field`` say where."""
+
+    def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+def _pattern(text: str) -> Callable[[str], bool]:
+    """Exact name, or a glob (``*``, ``?``, ``[...]``); case-insensitive either way."""
+    lowered = text.lower()
+    if any(ch in lowered for ch in "*?["):
+        return re.compile(translate(lowered)).match  # type: ignore[return-value]
+    return lowered.__eq__
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOverride:
+    model: str
+    provider: str | None
+    schedule: Schedule | None  # explicit prices, used as written
+    same_as: tuple[str | None, str] | None  # (provider, model) of a known model: list price
+    where: str  # "file:line", for messages
+    _match: Callable[[str], bool]
+
+    def matches(self, provider: str | None, model: str) -> bool:
+        if self.provider is not None and (provider or "").lower() != self.provider:
+            return False
+        return bool(self._match(model.lower()))
+
+
+@dataclass(frozen=True, slots=True)
+class Discount:
+    provider: str | None
+    model: str | None
+    factor: float  # 1 - percent / 100
+    where: str
+    _match: Callable[[str], bool] | None
+
+    def matches(self, provider: str | None, model: str) -> bool:
+        if self.provider is not None and (provider or "").lower() != self.provider:
+            return False
+        return self._match is None or bool(self._match(model.lower()))
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    models: tuple[ModelOverride, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+    source: str | None = None
+
+    def model_for(self, provider: str | None, model: str) -> ModelOverride | None:
+        """The first entry (in file order) that matches."""
+        for entry in self.models:
+            if entry.matches(provider, model):
+                return entry
+        return None
+
+    def discount_for(self, provider: str | None, model: str) -> Discount | None:
+        for discount in self.discounts:
+            if discount.matches(provider, model):
+                return discount
+        return None
+
+
+def load_overrides(path: str | Path) -> Overrides:
+    """Read and validate an override file; raise PriceOverrideError on any problem."""
+    file = str(path)
+    try:
+        root = located.load(Path(path))
+    except located.FileFormatError as exc:
+        raise PriceOverrideError(file, exc.line, "", str(exc)) from exc
+    return _Validator(file).document(root)
+
+
+class _Validator:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, line: int | None, field: str, problem: str) -> PriceOverrideError:
+        return PriceOverrideError(self.file, line, field, problem)
+
+    # --- shapes --------------------------------------------------------------------------------
+
+    def mapping(self, node: Node, field: str, allowed: tuple[str, ...]) -> dict[str, tuple[int, Node]]:
+        if not isinstance(node.value, dict):
+            raise self.fail(node.line, field, f"expected a mapping, got {_kind(node.value)}")
+        for key, (key_line, _) in node.value.items():
+            if key not in allowed:
+                raise self.fail(
+                    key_line, _join(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
+                )
+        return node.value
+
+    def sequence(self, node: Node, field: str) -> list[Node]:
+        if not isinstance(node.value, list):
+            raise self.fail(node.line, field, f"expected a list, got {_kind(node.value)}")
+        return node.value
+
+    def string(self, node: Node, field: str) -> str:
+        if not isinstance(node.value, str) or not node.value.strip():
+            raise self.fail(node.line, field, f"expected a non-empty string, got {_kind(node.value)}")
+        return node.value.strip()
+
+    def number(self, node: Node, field: str, *, maximum: float | None = None) -> float:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node.line, field, f"expected a number, got {_kind(value)}")
+        if not math.isfinite(value) or value < 0:
+            raise self.fail(node.line, field, f"expected a finite number >= 0, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(node.line, field, f"expected a number <= {maximum:g}, got {value!r}")
+        return float(value)
+
+    # --- document --------------------------------------------------------------------------------
+
+    def document(self, root: Node | None) -> Overrides:
+        if root is None:
+            return Overrides(source=self.file)
+        top = self.mapping(root, "", TOP_KEYS)
+        if "version" in top:
+            node = top["version"][1]
+            if node.value != 1 or isinstance(node.value, bool):
+                raise self.fail(node.line, "version", f"only version 1 is known, got {node.value!r}")
+        models: list[ModelOverride] = []
+        if "models" in top:
+            for index, item in enumerate(self.sequence(top["models"][1], "models")):
+                models.append(self.model(item, f"models[{index}]"))
+        discounts: list[Discount] = []
+        if "discounts" in top:
+            for index, item in enumerate(self.sequence(top["discounts"][1], "discounts")):
+                discounts.append(self.discount(item, f"discounts[{index}]"))
+        return Overrides(tuple(models), tuple(discounts), self.file)
+
+    def model(self, node: Node, field: str) -> ModelOverride:
+        entry = self.mapping(node, field, MODEL_KEYS)
+        if "model" not in entry:
+            raise self.fail(node.line, _join(field, "model"), "required key is missing")
+        model = self.string(entry["model"][1], _join(field, "model"))
+        provider = self._provider(entry, field)
+        where = f"{self.file}:{node.line}"
+        priced = [key for key in (*PRICE_FIELDS, "request", "long_context") if key in entry]
+
+        if "same_as" in entry:
+            if priced:
+                line = entry[priced[0]][0]
+                raise self.fail(line, _join(field, priced[0]), "cannot be combined with same_as")
+            same_as = self._same_as(entry["same_as"][1], _join(field, "same_as"))
+            return ModelOverride(model, provider, None, same_as, where, _pattern(model))
+
+        for required in ("input", "output"):
+            if required not in entry:
+                raise self.fail(node.line, _join(field, required), "required key is missing (or use same_as)")
+        prices = {key: self.number(entry[key][1], _join(field, key)) for key in PRICE_FIELDS if key in entry}
+        request = self.number(entry["request"][1], _join(field, "request")) if "request" in entry else 0.0
+        base = _rates(prices, request)
+        bands: list[tuple[int, Rates]] = []
+        if "long_context" in entry:
+            lc_node = entry["long_context"][1]
+            lc_field = _join(field, "long_context")
+            items = lc_node.value if isinstance(lc_node.value, list) else [lc_node]
+            for index, item in enumerate(items):
+                item_field = f"{lc_field}[{index}]" if isinstance(lc_node.value, list) else lc_field
+                bands.append(self._band(item, item_field, prices, request))
+            bands.sort(key=lambda band: band[0])
+            for (first, _), (second, _) in itertools.pairwise(bands):
+                if first == second:
+                    raise self.fail(lc_node.line, lc_field, f"two bands above {first} tokens")
+        schedule = Schedule.constant(Banded(base, tuple(bands)), f"override {where}")
+        return ModelOverride(model, provider, schedule, None, where, _pattern(model))
+
+    def _band(self, node: Node, field: str, base: dict[str, float], request: float) -> tuple[int, Rates]:
+        band = self.mapping(node, field, LONG_CONTEXT_KEYS)
+        if "above" not in band:
+            raise self.fail(node.line, _join(field, "above"), "required key is missing")
+        above = band["above"][1]
+        if isinstance(above.value, bool) or not isinstance(above.value, int) or above.value < 0:
+            problem = f"expected a whole number of tokens, got {_kind(above.value)}"
+            raise self.fail(above.line, _join(field, "above"), problem)
+        prices = dict(base)  # a band repeats only what changes
+        for key in PRICE_FIELDS:
+            if key in band:
+                prices[key] = self.number(band[key][1], _join(field, key))
+        return above.value, _rates(prices, request)
+
+    def _provider(self, entry: dict[str, tuple[int, Node]], field: str) -> str | None:
+        if "provider" not in entry:
+            return None
+        return self.string(entry["provider"][1], _join(field, "provider")).lower()
+
+    def _same_as(self, node: Node, field: str) -> tuple[str | None, str]:
+        if isinstance(node.value, str):
+            return None, self.string(node, field)
+        target = self.mapping(node, field, SAME_AS_KEYS)
+        if "model" not in target:
+            raise self.fail(node.line, _join(field, "model"), "required key is missing")
+        return self._provider(target, field), self.string(target["model"][1], _join(field, "model"))
+
+    def discount(self, node: Node, field: str) -> Discount:
+        entry = self.mapping(node, field, DISCOUNT_KEYS)
+        if "percent" not in entry:
+            raise self.fail(node.line, _join(field, "percent"), "required key is missing")
+        percent = self.number(entry["percent"][1], _join(field, "percent"), maximum=100)
+        provider = self._provider(entry, field)
+        model = self.string(entry["model"][1], _join(field, "model")) if "model" in entry else None
+        if provider is None and model is None:
+            raise self.fail(node.line, field, "give a provider, a model, or both (use model: '*' for all)")
+        return Discount(
+            provider, model, 1 - percent / 100, f"{self.file}:{node.line}", _pattern(model) if model else None
+        )
+
+
+def _rates(prices: dict[str, float], request: float) -> Rates:
+    return Rates(
+        input=prices["input"],
+        output=prices["output"],
+        cache_read=prices.get("cache_read"),
+        cache_write=prices.get("cache_write"),
+        cache_write_1h=prices.get("cache_write_1h"),
+        reasoning=prices.get("reasoning"),
+        request=request,
+    )
+
+
+def _join(field: str, key: str) -> str:
+    return f"{field}.{key}" if field else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    return f"{type(value).__name__} ({value!r})"

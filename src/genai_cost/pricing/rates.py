@@ -1,0 +1,196 @@
+"""Compiled prices and the hot-path arithmetic: usage -> Cost with plain float maths.
+
+A model's prices are compiled once (from genai-prices or an override) into a ``Schedule``: the
+prices in force over time (``periods``), each split by prompt size (``Banded``: base rates plus
+long-context bands), each a flat ``Rates`` of USD per million tokens. Pricing one call is then a
+few comparisons and multiplications, no Decimal, no lookups.
+
+How tokens are split follows genai-prices (``decompose.compute_leaf_values``), so both agree to the
+last digit: a part with its own price is taken out of its parent count, a part without one is
+billed at its parent's price (cache reads of a model with no cache price are plain input).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from genai_cost.usage import Cost, Usage
+
+PER = 1_000_000.0  # prices are per million tokens
+DAY = 86_400.0
+
+# Period kinds (when a price applies).
+ALWAYS = 0
+FROM_TIMESTAMP = 1  # from a date on (a price change)
+TIME_OF_DAY = 2  # a daily UTC window (off-peak prices)
+
+
+@dataclass(slots=True, frozen=True)
+class Rates:
+    """USD per million tokens. ``None``: no separate price, billed at the parent's price."""
+
+    input: float | None
+    output: float | None
+    cache_read: float | None = None
+    cache_write: float | None = None  # writes of unknown TTL and Anthropic's default 5-minute ones
+    cache_write_5m: float | None = None
+    cache_write_1h: float | None = None
+    reasoning: float | None = None
+    request: float = 0.0  # USD per call, not per million
+    input_audio: float | None = None  # audio input (Gemini: $1.00 vs $0.30 text on 2.5 Flash)
+
+    def scaled(self, factor: float) -> Rates:
+        def mul(value: float | None) -> float | None:
+            return None if value is None else value * factor
+
+        return Rates(
+            mul(self.input),
+            mul(self.output),
+            mul(self.cache_read),
+            mul(self.cache_write),
+            mul(self.cache_write_5m),
+            mul(self.cache_write_1h),
+            mul(self.reasoning),
+            self.request * factor,
+            mul(self.input_audio),
+        )
+
+    def cost(self, usage: Usage) -> Cost:
+        inp = usage.input_tokens or 0
+        out = usage.output_tokens or 0
+        cache_read = usage.cache_read_tokens or 0
+        w5 = usage.cache_creation_5m_tokens or 0
+        w1 = usage.cache_creation_1h_tokens or 0
+        writes = usage.cache_creation_tokens or 0
+        if writes < w5 + w1:  # only the TTL split was reported
+            writes = w5 + w1
+
+        read_cost = write_cost = 0.0
+        taken = 0  # input tokens billed under a cache price
+        if self.cache_read is not None:
+            read_cost = cache_read * self.cache_read
+            taken = cache_read
+        written = 0
+        if self.cache_write_1h is not None:
+            write_cost += w1 * self.cache_write_1h
+            written += w1
+        if self.cache_write_5m is not None:
+            write_cost += w5 * self.cache_write_5m
+            written += w5
+        if self.cache_write is not None:
+            write_cost += (writes - written) * self.cache_write
+            written = writes
+        taken += written
+        uncached = inp - taken
+        if uncached < 0:
+            # The instrumentation reported input without its cache tokens (pre-semconv Anthropic
+            # style): the reported number is then the uncached part.
+            uncached = inp
+        input_cost = uncached * self.input if self.input is not None else 0.0
+        if self.input_audio is not None:
+            # Read only when the model prices audio apart; Usage gains the field when an adapter
+            # reports the audio part of the prompt (getattr: older Usage has no such field).
+            audio = getattr(usage, "input_audio_tokens", None) or 0
+            if 0 < audio <= uncached:
+                input_cost += audio * (self.input_audio - (self.input or 0.0))
+
+        output_cost = 0.0
+        if self.output is not None:
+            reasoning = usage.reasoning_tokens or 0
+            if self.reasoning is not None and reasoning:
+                plain = out - reasoning
+                if plain < 0:  # reasoning reported outside the output count
+                    plain = out
+                output_cost = plain * self.output + reasoning * self.reasoning
+            else:
+                output_cost = out * self.output
+
+        input_usd = input_cost / PER
+        output_usd = output_cost / PER
+        read_usd = read_cost / PER
+        write_usd = write_cost / PER
+        return Cost(
+            total=input_usd + output_usd + read_usd + write_usd + self.request,
+            input=input_usd,
+            output=output_usd,
+            cache_read=read_usd,
+            cache_write=write_usd,
+        )
+
+
+@dataclass(slots=True, frozen=True)
+class Banded:
+    """Rates by prompt size: ``bands`` are (threshold, rates) ascending; a band applies to the whole
+    call when its total input tokens (cache reads and writes included) exceed the threshold."""
+
+    base: Rates
+    bands: tuple[tuple[int, Rates], ...] = ()
+
+    def rates_for(self, input_tokens: int | None) -> Rates:
+        rates = self.base
+        if self.bands and input_tokens:
+            for threshold, band in self.bands:
+                if input_tokens > threshold:
+                    rates = band
+                else:
+                    break
+        return rates
+
+    def scaled(self, factor: float) -> Banded:
+        return Banded(self.base.scaled(factor), tuple((t, r.scaled(factor)) for t, r in self.bands))
+
+
+@dataclass(slots=True, frozen=True)
+class Period:
+    kind: int
+    start: float  # FROM_TIMESTAMP: unix seconds; TIME_OF_DAY: UTC seconds of the day
+    end: float  # TIME_OF_DAY only
+    prices: Banded
+
+    def active(self, when: float) -> bool:
+        if self.kind == ALWAYS:
+            return True
+        if self.kind == FROM_TIMESTAMP:
+            return when >= self.start
+        second = when % DAY
+        if self.end < self.start:  # the window crosses midnight
+            return second >= self.start or second < self.end
+        return self.start <= second < self.end
+
+
+@dataclass(slots=True, frozen=True)
+class Schedule:
+    """The prices of one model over time. ``fixed`` is set when they never change (the usual case)."""
+
+    periods: tuple[Period, ...]
+    fixed: Banded | None
+    origin: str  # where the price came from, for logs and debugging
+
+    @classmethod
+    def constant(cls, prices: Banded, origin: str) -> Schedule:
+        return cls((Period(ALWAYS, 0.0, 0.0, prices),), prices, origin)
+
+    @classmethod
+    def over_time(cls, periods: tuple[Period, ...], origin: str) -> Schedule:
+        if len(periods) == 1 and periods[0].kind == ALWAYS:
+            return cls.constant(periods[0].prices, origin)
+        return cls(periods, None, origin)
+
+    def prices_at(self, when: float | None) -> Banded:
+        if self.fixed is not None:
+            return self.fixed
+        if when is None:
+            when = time.time()
+        # The last period in force wins; if none is, the first applies (as in genai-prices).
+        for period in reversed(self.periods):
+            if period.active(when):
+                return period.prices
+        return self.periods[0].prices
+
+    def cost(self, usage: Usage, when: float | None) -> Cost:
+        return self.prices_at(when).rates_for(usage.input_tokens).cost(usage)
+
+    def scaled(self, factor: float, origin: str) -> Schedule:
+        periods = tuple(Period(p.kind, p.start, p.end, p.prices.scaled(factor)) for p in self.periods)
+        return Schedule.over_time(periods, origin)
