@@ -1,0 +1,139 @@
+"""What the fake server billed: one ``BilledCall`` per request it served, kept in a thread-safe list."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from genai_cost.fakeprovider.rules import Tokens
+
+if TYPE_CHECKING:
+    from genai_cost.usage import Usage
+
+
+@dataclass(frozen=True, slots=True)
+class BilledCall:
+    """One request the server answered, with the usage it reported in the provider's own terms.
+
+    ``input_tokens``/``output_tokens`` are the provider's fields: OpenAI/Groq ``prompt_tokens`` (cached
+    included) and ``completion_tokens`` (reasoning included); Anthropic ``input_tokens`` (cache reads
+    and writes excluded) and ``output_tokens``; Gemini ``promptTokenCount`` (cached included) and
+    ``candidatesTokenCount`` (thoughts excluded, those are ``reasoning_tokens``). ``normalized()`` turns
+    them into semantic-convention totals. Count-tokens endpoints bill nothing: their answer is in
+    ``counted_tokens`` and ``usage_reported`` is False.
+    """
+
+    provider: str  # "openai" | "anthropic" | "groq" | "gemini" | "vertex_ai"
+    endpoint: str  # "chat.completions", "responses", "messages", "generateContent", ...
+    model: str
+    stream: bool
+    status: int  # HTTP status sent (a mid-stream failure is a 200 with ``error`` set)
+    response_id: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    tool_use_prompt_tokens: int = 0
+    usage_reported: bool = False  # False: the response carried no usage (errors, streams without it)
+    counted_tokens: int | None = None  # the answer of a count-tokens endpoint
+    error: str | None = None  # the provider's error type when the call failed, else None
+    path: str = ""
+
+    @property
+    def tokens(self) -> Tokens:
+        return Tokens(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_creation_tokens=self.cache_creation_tokens,
+            cache_creation_5m_tokens=self.cache_creation_5m_tokens,
+            cache_creation_1h_tokens=self.cache_creation_1h_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            tool_use_prompt_tokens=self.tool_use_prompt_tokens,
+        )
+
+    def normalized(self) -> Usage:
+        """Semantic-convention totals: input includes cache reads and writes, output includes reasoning."""
+        from genai_cost.usage import Usage  # lazy: the server itself needs nothing beyond the stdlib
+
+        if not self.usage_reported:
+            return Usage()
+        input_tokens = self.input_tokens
+        output_tokens = self.output_tokens
+        if self.provider == "anthropic":  # Anthropic's input_tokens leaves out the cache
+            input_tokens += self.cache_read_tokens + self.cache_creation_tokens
+        if self.provider in ("gemini", "vertex_ai"):  # candidates leave out the thoughts
+            output_tokens += self.reasoning_tokens
+        return Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_creation_tokens=self.cache_creation_tokens,
+            cache_creation_5m_tokens=self.cache_creation_5m_tokens,
+            cache_creation_1h_tokens=self.cache_creation_1h_tokens,
+            reasoning_tokens=self.reasoning_tokens,
+            tool_use_prompt_tokens=self.tool_use_prompt_tokens,
+        )
+
+
+def billed(
+    *,
+    provider: str,
+    endpoint: str,
+    model: str,
+    stream: bool,
+    status: int,
+    response_id: str = "",
+    tokens: Tokens | None = None,
+    usage_reported: bool = True,
+    counted_tokens: int | None = None,
+    error: str | None = None,
+    path: str = "",
+) -> BilledCall:
+    fields = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    return BilledCall(
+        provider=provider,
+        endpoint=endpoint,
+        model=model,
+        stream=stream,
+        status=status,
+        response_id=response_id,
+        usage_reported=usage_reported and tokens is not None,
+        counted_tokens=counted_tokens,
+        error=error,
+        path=path,
+        **fields,
+    )
+
+
+class Ledger:
+    """An append-only list shared by the handler threads; readers get a snapshot."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[BilledCall] = []
+
+    def append(self, call: BilledCall) -> None:
+        with self._lock:
+            self._calls.append(call)
+
+    def replace(self, old: BilledCall, new: BilledCall) -> None:
+        """Swap ``old`` (by identity) for ``new``, e.g. when the client hung up mid-stream."""
+        with self._lock:
+            for i, call in enumerate(self._calls):
+                if call is old:
+                    self._calls[i] = new
+                    return
+
+    def snapshot(self) -> list[BilledCall]:
+        with self._lock:
+            return list(self._calls)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._calls.clear()

@@ -1,0 +1,395 @@
+"""OpenAI's wire format (chat completions, completions, Responses, embeddings), and Groq's variant.
+
+Groq speaks the OpenAI format under ``/openai/v1`` with two differences that matter for billing: a
+stream carries its usage in ``x_groq.usage`` on the final chunk and never in a ``usage`` chunk
+(``stream_options`` is ignored), and JSON usage adds ``queue_time``/``prompt_time``/... timings. One
+class serves both, switched by ``groq=True``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from genai_cost.fakeprovider import rules
+from genai_cost.fakeprovider.exchange import (
+    Reply,
+    Request,
+    Route,
+    SSEEvent,
+    new_id,
+    now,
+    retry_after_headers,
+)
+from genai_cost.fakeprovider.rules import Tokens
+
+_ERRORS: dict[int, tuple[str, str | None]] = {  # status -> (error.type, error.code)
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", "service_unavailable"),
+}
+
+_DEFAULT_COMPLETIONS_MAX_TOKENS = 16  # the legacy completions endpoint's own default
+
+
+class OpenAIFormat:
+    def __init__(self, *, groq: bool = False) -> None:
+        self.groq = groq
+        self.provider = "groq" if groq else "openai"
+        self._prefix = "/groq/openai/v1" if groq else "/v1"
+
+    # -- routing ---------------------------------------------------------------------------------
+    def routes(self) -> list[Route]:
+        p = re.escape(self._prefix)
+        routes = [
+            Route(re.compile(rf"{p}/chat/completions"), "chat.completions", self.chat_completions),
+            Route(re.compile(rf"{p}/responses"), "responses", self.responses),
+        ]
+        if not self.groq:
+            routes += [
+                Route(re.compile(rf"{p}/completions"), "completions", self.completions),
+                Route(re.compile(rf"{p}/embeddings"), "embeddings", self.embeddings),
+            ]
+        return routes
+
+    def is_stream(self, endpoint: str, request: Request) -> bool:
+        return bool(request.body.get("stream"))
+
+    def model_of(self, request: Request) -> str:
+        return str(request.body.get("model") or "")
+
+    # -- usage -----------------------------------------------------------------------------------
+    def expected_tokens(self, endpoint: str, body: dict[str, Any], model: str) -> Tokens:
+        text = rules.prompt_text(body)
+        if endpoint == "embeddings":
+            return Tokens(input_tokens=text.tokens)
+        out = rules.output_budget(text, self._cap(endpoint, body))
+        return Tokens(
+            input_tokens=text.tokens,
+            output_tokens=out,
+            cache_read_tokens=rules.cached_half(text, text.tokens),
+            reasoning_tokens=out // 2 if rules.is_openai_reasoning_model(model) else 0,
+        )
+
+    @staticmethod
+    def _cap(endpoint: str, body: dict[str, Any]) -> Any:
+        if endpoint == "responses":
+            return body.get("max_output_tokens")
+        if endpoint == "completions":
+            return body.get("max_tokens") or _DEFAULT_COMPLETIONS_MAX_TOKENS
+        return body.get("max_completion_tokens") or body.get("max_tokens")
+
+    def _plan(self, endpoint: str, request: Request) -> tuple[str, Tokens, list[str], bool]:
+        """(model, tokens, visible deltas, cut short by the cap?) for a generating request."""
+        body = request.body
+        model = self.model_of(request)
+        tokens = self.expected_tokens(endpoint, body, model)
+        text = rules.prompt_text(body)
+        uncapped = rules.output_budget(text)
+        visible = tokens.output_tokens - tokens.reasoning_tokens
+        return model, tokens, rules.deltas(visible, text.digest), tokens.output_tokens < uncapped
+
+    def _chat_usage(self, t: Tokens) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "prompt_tokens": t.input_tokens,
+            "completion_tokens": t.output_tokens,
+            "total_tokens": t.input_tokens + t.output_tokens,
+        }
+        if self.groq:
+            # Groq reports timings, and the details objects only when they are non-zero.
+            prompt_time = round(t.input_tokens * 0.00005, 6)
+            completion_time = round(t.output_tokens * 0.002, 6)
+            usage.update(
+                queue_time=0.012,
+                prompt_time=prompt_time,
+                completion_time=completion_time,
+                total_time=round(prompt_time + completion_time, 6),
+            )
+            if t.cache_read_tokens:
+                usage["prompt_tokens_details"] = {"cached_tokens": t.cache_read_tokens}
+            if t.reasoning_tokens:
+                usage["completion_tokens_details"] = {"reasoning_tokens": t.reasoning_tokens}
+            return usage
+        usage["prompt_tokens_details"] = {"cached_tokens": t.cache_read_tokens, "audio_tokens": 0}
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": t.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
+        return usage
+
+    def _headers(self) -> dict[str, str]:
+        return {"x-request-id": new_id("req_")}
+
+    # -- chat completions ------------------------------------------------------------------------
+    def chat_completions(self, request: Request) -> Reply:
+        model, tokens, parts, capped = self._plan("chat.completions", request)
+        finish = "length" if capped else "stop"
+        response_id = new_id("chatcmpl-", 28)
+        created = now()
+        base = {"id": response_id, "object": "chat.completion", "created": created, "model": model}
+        fingerprint = "fp_fake0001"
+        groq_request_id = new_id("req_")
+        if not self.is_stream("chat.completions", request):
+            body = {
+                **base,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(parts), "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": self._chat_usage(tokens),
+                "system_fingerprint": fingerprint,
+            }
+            if self.groq:
+                body["x_groq"] = {"id": groq_request_id}
+            else:
+                body["service_tier"] = "default"
+            return Reply(
+                model=model, response_id=response_id, body=body, tokens=tokens, headers=self._headers()
+            )
+
+        include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
+        include_usage = include_usage and not self.groq  # Groq ignores stream_options
+        chunk_base = {**base, "object": "chat.completion.chunk", "system_fingerprint": fingerprint}
+        if include_usage:
+            chunk_base["usage"] = None  # OpenAI sends a null usage on every chunk but the last
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+            return {**chunk_base, "choices": [choice]}
+
+        first = chunk({"role": "assistant", "content": "", "refusal": None})
+        if self.groq:
+            first["x_groq"] = {"id": groq_request_id}
+        events: list[SSEEvent] = [(None, first)]
+        events += [(None, chunk({"content": part})) for part in parts]
+        last = chunk({}, finish)
+        if self.groq:
+            last["x_groq"] = {"id": groq_request_id, "usage": self._chat_usage(tokens)}
+        events.append((None, last))
+        if include_usage:
+            events.append((None, {**chunk_base, "choices": [], "usage": self._chat_usage(tokens)}))
+        events.append((None, "[DONE]"))
+        reported = self.groq or include_usage
+        return Reply(
+            model=model,
+            response_id=response_id,
+            events=events,
+            tokens=tokens if reported else None,
+            headers=self._headers(),
+        )
+
+    # -- legacy completions ----------------------------------------------------------------------
+    def completions(self, request: Request) -> Reply:
+        model, tokens, parts, capped = self._plan("completions", request)
+        finish = "length" if capped else "stop"
+        response_id = new_id("cmpl-", 28)
+        base = {"id": response_id, "object": "text_completion", "created": now(), "model": model}
+        usage = {
+            "prompt_tokens": tokens.input_tokens,
+            "completion_tokens": tokens.output_tokens,
+            "total_tokens": tokens.input_tokens + tokens.output_tokens,
+        }
+        if not self.is_stream("completions", request):
+            choice = {"text": "".join(parts), "index": 0, "logprobs": None, "finish_reason": finish}
+            body = {**base, "choices": [choice], "usage": usage}
+            return Reply(
+                model=model, response_id=response_id, body=body, tokens=tokens, headers=self._headers()
+            )
+        include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
+
+        def chunk(text: str, finish_reason: str | None = None) -> dict[str, Any]:
+            return {
+                **base,
+                "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
+            }
+
+        events: list[SSEEvent] = [(None, chunk(part)) for part in parts]
+        events.append((None, chunk("", finish)))
+        if include_usage:
+            events.append((None, {**base, "choices": [], "usage": usage}))
+        events.append((None, "[DONE]"))
+        return Reply(
+            model=model,
+            response_id=response_id,
+            events=events,
+            tokens=tokens if include_usage else None,
+            headers=self._headers(),
+            events_before_failure=1,
+        )
+
+    # -- Responses API ---------------------------------------------------------------------------
+    def responses(self, request: Request) -> Reply:
+        model, tokens, parts, _ = self._plan("responses", request)
+        body = request.body
+        response_id = new_id("resp_", 48)
+        message_id = new_id("msg_", 48)
+        text = "".join(parts)
+        reasoning_item = (
+            {"type": "reasoning", "id": new_id("rs_", 48), "summary": []} if tokens.reasoning_tokens else None
+        )
+        message = {
+            "type": "message",
+            "id": message_id,
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
+        output = [*([reasoning_item] if reasoning_item else []), message]
+        usage = {
+            "input_tokens": tokens.input_tokens,
+            "input_tokens_details": {"cached_tokens": tokens.cache_read_tokens, "cache_write_tokens": 0},
+            "output_tokens": tokens.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": tokens.reasoning_tokens},
+            "total_tokens": tokens.input_tokens + tokens.output_tokens,
+        }
+        created = now()
+
+        def snapshot(status: str, out: list[Any], use: Any) -> dict[str, Any]:
+            return {
+                "id": response_id,
+                "object": "response",
+                "created_at": created,
+                "status": status,
+                "completed_at": created if status == "completed" else None,
+                "error": None,
+                "incomplete_details": None,
+                "instructions": body.get("instructions"),
+                "max_output_tokens": body.get("max_output_tokens"),
+                "model": model,
+                "output": out,
+                "parallel_tool_calls": True,
+                "previous_response_id": body.get("previous_response_id"),
+                "reasoning": {"effort": None, "summary": None},
+                "store": True,
+                "temperature": 1.0,
+                "text": {"format": {"type": "text"}},
+                "tool_choice": "auto",
+                "tools": [],
+                "top_p": 1.0,
+                "truncation": "disabled",
+                "usage": use,
+                "user": None,
+                "metadata": {},
+            }
+
+        if not self.is_stream("responses", request):
+            return Reply(
+                model=model,
+                response_id=response_id,
+                body=snapshot("completed", output, usage),
+                tokens=tokens,
+                headers=self._headers(),
+            )
+
+        raw: list[dict[str, Any]] = [
+            {"type": "response.created", "response": snapshot("in_progress", [], None)},
+            {"type": "response.in_progress", "response": snapshot("in_progress", [], None)},
+        ]
+        index = 0
+        if reasoning_item:
+            raw.append({"type": "response.output_item.added", "output_index": 0, "item": reasoning_item})
+            raw.append({"type": "response.output_item.done", "output_index": 0, "item": reasoning_item})
+            index = 1
+        where = {"item_id": message_id, "output_index": index, "content_index": 0}
+        empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        raw.append(
+            {
+                "type": "response.output_item.added",
+                "output_index": index,
+                "item": {**message, "status": "in_progress", "content": []},
+            }
+        )
+        raw.append({"type": "response.content_part.added", **where, "part": empty_part})
+        raw += [{"type": "response.output_text.delta", **where, "delta": p, "logprobs": []} for p in parts]
+        raw.append({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
+        raw.append({"type": "response.content_part.done", **where, "part": message["content"][0]})
+        raw.append({"type": "response.output_item.done", "output_index": index, "item": message})
+        raw.append({"type": "response.completed", "response": snapshot("completed", output, usage)})
+        events: list[SSEEvent] = [(e["type"], {**e, "sequence_number": n}) for n, e in enumerate(raw)]
+        first_delta = next(i for i, e in enumerate(raw) if e["type"] == "response.output_text.delta")
+        return Reply(
+            model=model,
+            response_id=response_id,
+            events=events,
+            tokens=tokens,
+            headers=self._headers(),
+            events_before_failure=first_delta + 1,
+        )
+
+    # -- embeddings ------------------------------------------------------------------------------
+    def embeddings(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request)
+        tokens = self.expected_tokens("embeddings", body, model)
+        raw_input = body.get("input")
+        if isinstance(raw_input, list) and raw_input and not all(isinstance(x, int) for x in raw_input):
+            items = raw_input
+        else:
+            items = [raw_input]
+        dims = body.get("dimensions") or (3072 if "large" in model else 1536)
+        as_base64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, item in enumerate(items):
+            vector = rules.embedding(int(dims), rules.prompt_text(item).digest)
+            data.append(
+                {
+                    "object": "embedding",
+                    "index": i,
+                    "embedding": rules.embedding_base64(vector) if as_base64 else vector,
+                }
+            )
+        reply_body = {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens.input_tokens, "total_tokens": tokens.input_tokens},
+        }
+        return Reply(model=model, body=reply_body, tokens=tokens, headers=self._headers())
+
+    # -- errors ----------------------------------------------------------------------------------
+    def error_type(self, status: int) -> str:
+        kind, code = _ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+        return code or kind
+
+    def error_body(self, status: int, message: str) -> dict[str, Any]:
+        kind, code = _ERRORS.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def error_headers(self, status: int, retry_after: float | None) -> dict[str, str]:
+        headers = {**self._headers(), **retry_after_headers(retry_after)}
+        if status == 429:
+            reset = f"{retry_after if retry_after is not None else 1}s"
+            headers.update(
+                {
+                    "x-ratelimit-limit-requests": "500",
+                    "x-ratelimit-remaining-requests": "0",
+                    "x-ratelimit-reset-requests": reset,
+                    "x-ratelimit-limit-tokens": "200000",
+                    "x-ratelimit-remaining-tokens": "0",
+                    "x-ratelimit-reset-tokens": reset,
+                }
+            )
+        return headers
+
+    def stream_error(self, endpoint: str, status: int, message: str, sent: int) -> list[SSEEvent]:
+        if endpoint == "responses":
+            kind = self.error_type(status)
+            event = {
+                "type": "error",
+                "code": kind,
+                "message": message,
+                "param": None,
+                "sequence_number": sent,
+            }
+            return [("error", event)]
+        return [(None, self.error_body(status, message))]

@@ -1,0 +1,227 @@
+"""The deterministic rules the fake providers use to invent usage, text and vectors.
+
+Everything here is a pure function of the request, so a test can know the numbers in advance and a
+demo prints the same bill every run:
+
+- **Input tokens** = ``max(1, C // 4)`` where ``C`` is the number of characters of all text in the
+  request: message/content/part ``text``, ``system``/``instructions``/``systemInstruction``,
+  ``prompt`` and ``input`` strings (token-id arrays count one token per id), plus ``258`` tokens per
+  media part (image, audio, document, file: Gemini ``inlineData``/``fileData``, OpenAI ``image_url``/
+  ``input_image``/``input_audio``/``input_file``, Anthropic ``image``/``document``), which is what Gemini
+  bills for an image. Tool schemas and every other field count nothing.
+- **Output tokens** = ``min(cap, 8 + H % 57)`` (8..64), ``H`` a SHA-256 of that same text and ``cap``
+  the request's ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` /
+  ``generationConfig.maxOutputTokens`` when given. The reply is that many words, one token each,
+  drawn from a fixed vocabulary: the prompt is never echoed.
+- **Cache reads** (OpenAI, Groq, Gemini): a request with ``C >= 4096`` characters (or a Gemini
+  ``cachedContent``) reports half its input tokens as cached, inside the input count as those
+  providers do. **Anthropic**: a request carrying ``cache_control`` anywhere reports, of its ``T``
+  input tokens, ``T // 2`` cache reads and ``T // 4`` cache writes (all 1h writes if any
+  ``cache_control`` asks for ``ttl: "1h"``, else 5m writes); ``input_tokens`` is the rest.
+- **Reasoning**: OpenAI/Groq models named ``o1*``, ``o3*``, ``o4*``, ``gpt-5*`` spend half their output
+  on reasoning (inside completion tokens); Gemini models whose name contains ``2.5``, ``thinking`` or
+  ``gemini-3`` report half their output budget as ``thoughtsTokenCount`` (outside
+  ``candidatesTokenCount``), unless ``thinkingBudget`` is 0; Anthropic requests with ``thinking.type``
+  "enabled"/"adaptive" spend half their output on a thinking block (inside ``output_tokens``).
+- **Tool-use prompt** (Gemini): each built-in tool (googleSearch, codeExecution, urlContext, ...) in
+  the request adds ``16`` ``toolUsePromptTokenCount`` tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+CHARS_PER_TOKEN = 4
+LONG_PROMPT_CHARS = 4096  # at or above this many characters, half the input is a cache read
+OUTPUT_MIN = 8
+OUTPUT_SPREAD = 57  # output tokens fall in OUTPUT_MIN .. OUTPUT_MIN + OUTPUT_SPREAD - 1
+TOOL_USE_PROMPT_TOKENS_PER_TOOL = 16
+MEDIA_PART_TOKENS = 258
+_MEDIA_KEYS = frozenset({"inlineData", "inline_data", "fileData", "file_data"})
+_MEDIA_TYPES = frozenset(
+    {"image", "document", "image_url", "input_image", "input_audio", "input_file", "file", "audio"}
+)
+
+# Keys whose string values (or nested lists/objects) hold text that a provider would tokenize.
+_TEXT_KEYS = frozenset(
+    {
+        "text",
+        "content",
+        "contents",
+        "parts",
+        "messages",
+        "input",
+        "prompt",
+        "system",
+        "instructions",
+        "systemInstruction",
+        "system_instruction",
+        "requests",
+        "instances",
+        "output",  # function-call outputs fed back to the Responses API
+    }
+)
+
+_VOCABULARY = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+    "uniform",
+    "victor",
+    "whiskey",
+    "xray",
+    "yankee",
+    "zulu",
+    "amber",
+    "cobalt",
+    "ivory",
+    "jade",
+    "onyx",
+    "ruby",
+]
+
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_GEMINI_THINKING_MARKERS = ("2.5", "thinking", "gemini-3")
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """Usage as the provider counts it (see ``BilledCall`` for the meaning per provider)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    tool_use_prompt_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PromptText:
+    """The text of a request, reduced to what the rules need."""
+
+    chars: int
+    digest: int
+    media_parts: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return max(1, self.chars // CHARS_PER_TOKEN + MEDIA_PART_TOKENS * self.media_parts)
+
+    @property
+    def long(self) -> bool:
+        return self.chars >= LONG_PROMPT_CHARS
+
+
+def prompt_text(*nodes: Any) -> PromptText:
+    """Collect the text of request parts (a JSON body or pieces of it) into a ``PromptText``."""
+    pieces: list[str] = []
+    media: list[int] = []
+    for node in nodes:
+        _collect(node, pieces, media)
+    digest = int.from_bytes(hashlib.sha256("\x00".join(pieces).encode()).digest()[:8], "big")
+    return PromptText(chars=sum(len(p) for p in pieces), digest=digest, media_parts=len(media))
+
+
+def _collect(node: Any, out: list[str], media: list[int]) -> None:
+    # Only reached for values under a text key (or a whole body), so every string here is text.
+    if isinstance(node, str):
+        out.append(node)
+    elif isinstance(node, list):
+        if node and all(isinstance(x, int) and not isinstance(x, bool) for x in node):
+            out.append("x" * (CHARS_PER_TOKEN * len(node)))  # token ids: one token each
+            return
+        for item in node:
+            _collect(item, out, media)
+    elif isinstance(node, dict):
+        if node.get("type") in _MEDIA_TYPES or not _MEDIA_KEYS.isdisjoint(node):
+            media.append(1)
+        for key, value in node.items():
+            if key in _TEXT_KEYS:
+                _collect(value, out, media)
+
+
+def output_budget(text: PromptText, cap: Any = None) -> int:
+    """How many output tokens a request gets (reasoning included)."""
+    derived = OUTPUT_MIN + text.digest % OUTPUT_SPREAD
+    if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+        return min(cap, derived)
+    return derived
+
+
+def words(count: int, seed: int) -> list[str]:
+    """``count`` words, one token each, chosen from a fixed vocabulary."""
+    return [_VOCABULARY[(seed + 7 * i) % len(_VOCABULARY)] for i in range(max(0, count))]
+
+
+def reply_text(count: int, seed: int) -> str:
+    return " ".join(words(count, seed))
+
+
+def deltas(count: int, seed: int) -> list[str]:
+    """The reply split into stream deltas, one word each; joined they equal ``reply_text``."""
+    return [w if i == 0 else " " + w for i, w in enumerate(words(count, seed))]
+
+
+def is_openai_reasoning_model(model: str) -> bool:
+    name = model.lower().rsplit("/", 1)[-1]
+    return name.startswith(_REASONING_PREFIXES)
+
+
+def is_gemini_thinking_model(model: str) -> bool:
+    name = model.lower()
+    return any(marker in name for marker in _GEMINI_THINKING_MARKERS)
+
+
+def cached_half(text: PromptText, input_tokens: int, *, force: bool = False) -> int:
+    return input_tokens // 2 if (text.long or force) else 0
+
+
+def find_key(node: Any, key: str) -> Iterable[Any]:
+    """Every value stored under ``key`` anywhere in a JSON document."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                yield v
+            yield from find_key(v, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from find_key(item, key)
+
+
+def embedding(dimensions: int, seed: int) -> list[float]:
+    """A unit vector of ``dimensions`` floats derived from ``seed`` (exact in float32)."""
+    raw = [((seed >> (i % 48)) ^ (i * 2654435761)) % 2001 - 1000 for i in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    # Round-trip through float32 so the float and base64 encodings carry the same numbers.
+    values = [v / norm for v in raw]
+    return list(struct.unpack(f"<{dimensions}f", struct.pack(f"<{dimensions}f", *values)))
+
+
+def embedding_base64(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
