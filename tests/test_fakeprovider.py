@@ -575,7 +575,7 @@ def test_gemini_thinking_budget_zero_and_tools(server: FakeProviderServer, gemin
     assert meta.cached_content_token_count == 625 and meta.prompt_token_count == 1250
     call = only_call(server)
     assert (call.tool_use_prompt_tokens, call.cache_read_tokens, call.reasoning_tokens) == (16, 625, 0)
-    assert call.normalized().input_tokens == 1250  # promptTokenCount already includes the cached part
+    assert call.normalized().input_tokens == 1250 + 16  # prompt (cached part included) + tool-use prompt
 
 
 def test_media_parts_count_a_fixed_number_of_tokens(server: FakeProviderServer, gemini: genai.Client) -> None:

@@ -67,8 +67,11 @@ class BilledCall:
         output_tokens = self.output_tokens
         if self.provider == "anthropic":  # Anthropic's input_tokens leaves out the cache
             input_tokens += self.cache_read_tokens + self.cache_creation_tokens
-        if self.provider in ("gemini", "vertex_ai"):  # candidates leave out the thoughts
+        if self.provider in ("gemini", "vertex_ai"):
+            # Candidates leave out the thoughts, and the prompt count leaves out tool-use prompt
+            # tokens (total = prompt + candidates + tool use + thoughts); both are billed.
             output_tokens += self.reasoning_tokens
+            input_tokens += self.tool_use_prompt_tokens
         return Usage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,

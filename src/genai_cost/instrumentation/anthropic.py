@@ -52,6 +52,7 @@ _USAGE_FIELDS = (
     "cache_creation_input_tokens",
     "cache_creation",
     "output_tokens_details",
+    "iterations",
 )
 
 
@@ -71,21 +72,31 @@ def read_count_tokens_request(body: Mapping[str, Any]) -> tuple[str | None, dict
     return as_str(body.get("model")), {}
 
 
+def _total(parts: list[Any], name: str, inner: str | None = None) -> int | None:
+    values = [as_int(get(get(p, name), inner) if inner else get(p, name)) for p in parts]
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 def messages_usage(usage: Any) -> Usage | None:
-    """Anthropic usage in semconv terms; ``usage`` is a model or a plain dict of the same fields."""
+    """Anthropic usage in semconv terms; ``usage`` is a model or a plain dict of the same fields.
+
+    Beta ``iterations`` entries of type ``compaction`` (context compaction, same model) are billed
+    but left out of the top-level fields, so they are added in.
+    """
     if usage is None:
         return None
-    uncached = as_int(get(usage, "input_tokens"))
-    cache_read = as_int(get(usage, "cache_read_input_tokens"))
-    cache_creation = as_int(get(usage, "cache_creation_input_tokens"))
-    split = get(usage, "cache_creation")
+    parts = [usage, *(i for i in get(usage, "iterations") or () if get(i, "type") == "compaction")]
+    uncached = _total(parts, "input_tokens")
+    cache_read = _total(parts, "cache_read_input_tokens")
+    cache_creation = _total(parts, "cache_creation_input_tokens")
     return Usage(
         input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
-        output_tokens=as_int(get(usage, "output_tokens")),
+        output_tokens=_total(parts, "output_tokens"),
         cache_read_tokens=cache_read,
         cache_creation_tokens=cache_creation,
-        cache_creation_5m_tokens=as_int(get(split, "ephemeral_5m_input_tokens")),
-        cache_creation_1h_tokens=as_int(get(split, "ephemeral_1h_input_tokens")),
+        cache_creation_5m_tokens=_total(parts, "cache_creation", "ephemeral_5m_input_tokens"),
+        cache_creation_1h_tokens=_total(parts, "cache_creation", "ephemeral_1h_input_tokens"),
         reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
     )
 

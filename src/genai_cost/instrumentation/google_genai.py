@@ -335,5 +335,5 @@ class GoogleGenAIInstrumentor(GenAICostInstrumentor):
         for cls in (models.Models, models.AsyncModels):
             for name in _METHODS:
                 current = cls.__dict__.get(name)
-                if _is_ours(current):
+                if current is not None and _is_ours(current):
                     setattr(cls, name, current.__wrapped__)  # the SDK's own function object

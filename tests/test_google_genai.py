@@ -1,0 +1,684 @@
+"""The real google-genai SDK against the fake provider server, instrumented by genai-cost."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib.metadata
+import inspect
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from google import genai
+from google.genai import errors, models, types
+from google.oauth2.credentials import Credentials
+
+import genai_cost._internal as internal
+from genai_cost import feature
+from genai_cost import semconv as sc
+from genai_cost.config import PROVIDER_HOSTS, Settings
+from genai_cost.instrumentation import google_genai as gg
+from genai_cost.instrumentation import providers
+from genai_cost.instrumentation.core import RATE_LIMIT_ERROR_TYPE, make_telemetry
+from genai_cost.instrumentation.google_genai import GoogleGenAIInstrumentor
+
+API_KEY = "AIza-test-SECRET-KEY-123"
+PROMPT = "Transcribe the interview recording of the senior backend candidate please"
+MODEL = "gemini-2.5-flash"  # a thinking model: the fake server reports thoughts tokens
+PLAIN_MODEL = "gemini-2.0-flash"
+METHODS = ("generate_content", "generate_content_stream", "count_tokens", "embed_content")
+
+
+SDK = tuple(int(part) for part in importlib.metadata.version("google-genai").split(".")[:2])
+# What older google-genai releases do not surface (the adapter records what the SDK gives it):
+SDK_HAS_GEMINI_RESPONSE_ID = SDK >= (1, 29)  # responseId from the Gemini API
+SDK_RAISES_STREAM_ERRORS = SDK >= (1, 50)  # an SSE error event raises instead of an empty chunk
+SDK_HAS_EMBED_USAGE = SDK >= (1, 64)  # EmbedContentResponse.usage_metadata
+
+
+def http_options(base_url: str) -> types.HttpOptions:
+    # Newer google-genai can retry: one attempt keeps error tests exact (older releases never retry).
+    if hasattr(types, "HttpRetryOptions"):
+        return types.HttpOptions(base_url=base_url, retry_options=types.HttpRetryOptions(attempts=1))
+    return types.HttpOptions(base_url=base_url)
+
+
+def instrument(otel: Any, **settings: Any) -> GoogleGenAIInstrumentor:
+    settings.setdefault("provider_hosts", {"127.0.0.1": "gcp.gemini"})
+    instrumentor = GoogleGenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        settings=Settings(**settings),
+    )
+    return instrumentor
+
+
+@pytest.fixture
+def instrumented(otel: Any, fake_server: Any) -> Iterator[Any]:
+    instrumentor = instrument(otel, cost_enabled=False)
+    yield otel
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
+async def client(fake_server: Any) -> AsyncIterator[genai.Client]:
+    client = genai.Client(api_key=API_KEY, http_options=http_options(fake_server.gemini_base_url))
+    yield client
+    # Close the SDK's HTTP clients (google-genai >= 1.39 can), so no connection outlives a test.
+    if hasattr(client.aio, "aclose"):
+        await client.aio.aclose()
+    if hasattr(client, "close"):
+        client.close()
+
+
+def only_span(otel: Any) -> Any:
+    spans = otel.finished()
+    assert len(spans) == 1, [s.name for s in spans]
+    return spans[0]
+
+
+def expected(billed: Any) -> dict[str, int]:
+    """The span's usage attributes for one billed Gemini call (see google_genai's docstring)."""
+    out = {
+        sc.GEN_AI_USAGE_INPUT_TOKENS: billed.input_tokens + billed.tool_use_prompt_tokens,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: billed.output_tokens + billed.reasoning_tokens,
+    }
+    for key, value in (
+        (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, billed.cache_read_tokens),
+        (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, billed.reasoning_tokens),
+        (sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS, billed.tool_use_prompt_tokens),
+    ):
+        if value:  # the API leaves zero counts out, so do we
+            out[key] = value
+    return out
+
+
+def usage_attrs(span: Any) -> dict[str, Any]:
+    return {k: v for k, v in span.attributes.items() if k.startswith(("gen_ai.usage.", "genai_cost.usage."))}
+
+
+def assert_usage(span: Any, billed: Any) -> None:
+    attrs = usage_attrs(span)
+    assert attrs == expected(billed)
+    assert all(type(v) is int for v in attrs.values())
+
+
+def token_metric(otel: Any, token_type: str) -> float:
+    return otel.metric_sum(sc.METRIC_TOKEN_USAGE, {sc.GEN_AI_TOKEN_TYPE: token_type})
+
+
+FULL_CONFIG = types.GenerateContentConfig(
+    temperature=0.4,
+    top_p=0.9,
+    top_k=20,
+    max_output_tokens=400,
+    stop_sequences=["END"],
+    candidate_count=2,
+    seed=7,
+    response_mime_type="application/json",
+    cached_content="cachedContents/interview-context",
+    tools=[types.Tool(google_search=types.GoogleSearch())],
+)
+
+
+# --- non-streaming ------------------------------------------------------------------------------------
+def test_generate_content_span_usage_and_metrics(
+    instrumented: Any, client: genai.Client, fake_server: Any
+) -> None:
+    with feature("transcription", user_id="u-9", session_id="s-3", tenant="acme"):
+        response = client.models.generate_content(
+            model=f"models/{MODEL}", contents=PROMPT, config=FULL_CONFIG
+        )
+    assert type(response) is types.GenerateContentResponse
+    billed = fake_server.ledger[-1]
+    # Every usage field is non-zero here, so each one is checked for real.
+    assert billed.cache_read_tokens and billed.reasoning_tokens and billed.tool_use_prompt_tokens
+    span = only_span(instrumented)
+    attrs = span.attributes
+    assert span.name == f"generate_content {MODEL}"
+    assert span.kind.name == "CLIENT"
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == "generate_content"
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "gcp.gemini"
+    assert attrs[sc.GEN_AI_REQUEST_MODEL] == MODEL  # "models/" stripped
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == response.model_version == MODEL
+    assert response.response_id == (billed.response_id if SDK_HAS_GEMINI_RESPONSE_ID else None)
+    assert attrs.get(sc.GEN_AI_RESPONSE_ID) == response.response_id
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.4
+    assert attrs[sc.GEN_AI_REQUEST_TOP_P] == 0.9
+    assert attrs[sc.GEN_AI_REQUEST_TOP_K] == 20
+    assert attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] == 400 and type(attrs[sc.GEN_AI_REQUEST_MAX_TOKENS]) is int
+    assert attrs[sc.GEN_AI_REQUEST_STOP_SEQUENCES] == ("END",)
+    assert attrs[sc.GEN_AI_REQUEST_CHOICE_COUNT] == 2
+    assert attrs[sc.GEN_AI_REQUEST_SEED] == 7 and type(attrs[sc.GEN_AI_REQUEST_SEED]) is int
+    assert attrs[sc.GEN_AI_OUTPUT_TYPE] == "json"
+    assert attrs[sc.SERVER_ADDRESS] == "127.0.0.1"
+    assert attrs[sc.SERVER_PORT] == fake_server.port and type(attrs[sc.SERVER_PORT]) is int
+    assert (attrs[sc.FEATURE_NAME], attrs[sc.USER_ID], attrs[sc.SESSION_ID], attrs["tenant"]) == (
+        "transcription",
+        "u-9",
+        "s-3",
+        "acme",
+    )
+    assert_usage(span, billed)
+    # What the SDK itself reports, for the reader: the prompt count excludes tool-use tokens.
+    meta = response.usage_metadata
+    assert meta.total_token_count == (
+        meta.prompt_token_count
+        + meta.candidates_token_count
+        + meta.thoughts_token_count
+        + meta.tool_use_prompt_token_count
+    )
+    assert (
+        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] + attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == meta.total_token_count
+    )
+
+    assert token_metric(instrumented, "input") == attrs[sc.GEN_AI_USAGE_INPUT_TOKENS]
+    assert token_metric(instrumented, "output") == attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS]
+    (point,) = instrumented.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert point.count == 1
+    assert point.attributes[sc.GEN_AI_PROVIDER_NAME] == "gcp.gemini"
+    assert point.attributes[sc.GEN_AI_RESPONSE_MODEL] == MODEL
+    assert point.attributes[sc.FEATURE_NAME] == "transcription"
+    assert sc.USER_ID not in point.attributes
+    assert sc.GENAI_COST_USAGE_MISSING not in attrs
+
+
+async def test_async_generate_content(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    config = {"temperature": 0.1, "max_output_tokens": 64, "response_mime_type": "text/plain"}
+    response = await client.aio.models.generate_content(model=PLAIN_MODEL, contents=PROMPT, config=config)
+    assert type(response) is types.GenerateContentResponse
+    billed = fake_server.ledger[-1]
+    span = only_span(instrumented)
+    attrs = span.attributes
+    assert span.name == f"generate_content {PLAIN_MODEL}"
+    assert attrs[sc.GEN_AI_REQUEST_TEMPERATURE] == 0.1
+    assert attrs[sc.GEN_AI_REQUEST_MAX_TOKENS] == 64
+    assert attrs[sc.GEN_AI_OUTPUT_TYPE] == "text"
+    assert sc.GEN_AI_REQUEST_CHOICE_COUNT not in attrs
+    assert attrs.get(sc.GEN_AI_RESPONSE_ID) == response.response_id
+    assert_usage(span, billed)
+    assert billed.reasoning_tokens == 0 and sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS not in attrs
+    assert token_metric(instrumented, "input") == billed.input_tokens
+    assert token_metric(instrumented, "output") == billed.output_tokens
+
+
+def test_priced_with_tool_use_tokens_as_input(otel: Any, client: genai.Client, fake_server: Any) -> None:
+    from genai_cost.pricing import get_price_book
+    from genai_cost.usage import Usage
+
+    instrumentor = instrument(otel, cost_enabled=True)
+    try:
+        client.models.generate_content(model=MODEL, contents=PROMPT, config=FULL_CONFIG)
+    finally:
+        instrumentor.uninstrument()
+    attrs = only_span(otel).attributes
+    usage = Usage.from_attributes(attrs)
+    assert usage.tool_use_prompt_tokens and usage.input_tokens == (
+        fake_server.ledger[-1].input_tokens + usage.tool_use_prompt_tokens
+    )
+    cost = get_price_book().price("gcp.gemini", MODEL, usage, time.time())
+    assert cost is not None and cost.total > 0
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(cost.total)
+    assert attrs[sc.GEN_AI_USAGE_COST_CURRENCY] == "USD"
+    assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(cost.total)
+
+
+def test_chat_session_goes_through_models(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    chat = client.chats.create(model=PLAIN_MODEL)
+    chat.send_message(PROMPT)
+    list(chat.send_message_stream("and the next question"))
+    first, second = instrumented.finished()
+    assert first.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == fake_server.ledger[0].output_tokens
+    assert second.attributes[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == fake_server.ledger[1].output_tokens
+    assert second.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] == fake_server.ledger[1].input_tokens
+
+
+# --- streams ------------------------------------------------------------------------------------------
+def test_stream_drained_takes_last_cumulative_usage(
+    instrumented: Any, client: genai.Client, fake_server: Any
+) -> None:
+    stream = client.models.generate_content_stream(model=MODEL, contents=PROMPT, config=FULL_CONFIG)
+    assert inspect.isgenerator(stream)  # what the SDK returns without us
+    chunks = list(stream)
+    assert len(chunks) >= 2 and all(type(c) is types.GenerateContentResponse for c in chunks)
+    billed = fake_server.ledger[-1]
+    # The chunks really are cumulative: summing them would overcount.
+    assert chunks[-1].usage_metadata.candidates_token_count == billed.output_tokens
+    assert sum(c.usage_metadata.candidates_token_count for c in chunks) > billed.output_tokens
+    span = only_span(instrumented)
+    attrs = span.attributes
+    assert_usage(span, billed)
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs.get(sc.GEN_AI_RESPONSE_ID) == (billed.response_id if SDK_HAS_GEMINI_RESPONSE_ID else None)
+    assert attrs[sc.GEN_AI_RESPONSE_MODEL] == MODEL
+    assert type(attrs[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]) is float
+    assert sc.GENAI_COST_STREAM_INCOMPLETE not in attrs
+    assert token_metric(instrumented, "output") == billed.output_tokens + billed.reasoning_tokens
+    (ttfc,) = instrumented.metric_points(sc.METRIC_TIME_TO_FIRST_CHUNK)
+    assert ttfc.count == 1
+
+
+async def test_async_stream_drained(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    stream = await client.aio.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    assert inspect.isasyncgen(stream)
+    chunks = [chunk async for chunk in stream]
+    assert len(chunks) > 2
+    billed = fake_server.ledger[-1]
+    span = only_span(instrumented)
+    assert_usage(span, billed)
+    assert span.attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert token_metric(instrumented, "input") == billed.input_tokens
+
+
+def test_stream_break_then_drop_ends_span_once(
+    instrumented: Any, client: genai.Client, fake_server: Any
+) -> None:
+    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    seen = None
+    for i, chunk in enumerate(stream):
+        seen = chunk.usage_metadata
+        if i == 1:
+            break
+    assert instrumented.finished() == []  # still open: the app may resume
+    del stream, chunk
+    gc.collect()
+    span = only_span(instrumented)
+    attrs = span.attributes
+    assert attrs[sc.GENAI_COST_STREAM_INCOMPLETE] is True
+    assert sc.ERROR_TYPE not in attrs
+    # The usage seen so far (cumulative), not a guess; the server may have sent a little more.
+    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == seen.candidates_token_count
+    assert (
+        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == seen.prompt_token_count == fake_server.ledger[-1].input_tokens
+    )
+    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] <= fake_server.ledger[-1].output_tokens
+    gc.collect()
+    assert len(instrumented.finished()) == 1
+
+
+def test_stream_close(instrumented: Any, client: genai.Client) -> None:
+    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    first = next(stream)
+    assert first.candidates[0].content.parts[0].text
+    stream.close()
+    span = only_span(instrumented)
+    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
+    with pytest.raises(StopIteration):
+        next(stream)
+    stream.close()
+    assert len(instrumented.finished()) == 1
+
+
+async def test_async_stream_break_and_aclose(instrumented: Any, client: genai.Client) -> None:
+    stream = await client.aio.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    async for _chunk in stream:
+        break
+    await stream.aclose()
+    span = only_span(instrumented)
+    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
+    await stream.aclose()
+    assert len(instrumented.finished()) == 1
+
+
+async def test_async_stream_break_then_drop(instrumented: Any, client: genai.Client) -> None:
+    stream = await client.aio.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    async for _chunk in stream:
+        break
+    del stream, _chunk
+    gc.collect()
+    await asyncio.sleep(0.05)  # let the loop run the SDK generator's aclose
+    span = only_span(instrumented)
+    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
+    assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
+
+
+def test_stream_dropped_before_first_chunk(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    del stream
+    gc.collect()
+    span = only_span(instrumented)
+    assert fake_server.ledger == []  # the SDK sends nothing until iterated: nothing billed
+    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes
+
+
+@pytest.mark.parametrize("mode", ["error", "cut"])
+def test_stream_provider_error_mid_stream(
+    instrumented: Any, client: genai.Client, fake_server: Any, mode: str
+) -> None:
+    # "error": the provider's error event after the first text; "cut": the connection drops.
+    fake_server.fail_next(status=500, mid_stream=mode)
+    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    received = []
+    caught: BaseException | None = None
+    try:
+        for chunk in stream:
+            received.append(chunk)
+    except Exception as exc:
+        caught = exc
+    assert received  # the first chunk arrived before the failure
+    span = only_span(instrumented)
+    attrs = span.attributes
+    if mode == "error" and not SDK_RAISES_STREAM_ERRORS:
+        # Older SDKs turn the error event into an empty chunk: the app sees no error, nor do we.
+        assert caught is None and sc.ERROR_TYPE not in attrs
+    else:
+        assert caught is not None
+        assert attrs[sc.ERROR_TYPE] == type(caught).__qualname__
+        assert span.status.status_code.name == "ERROR"
+    del stream
+    gc.collect()
+    assert len(instrumented.finished()) == 1
+
+
+def test_stream_app_exception_propagates(instrumented: Any, client: genai.Client) -> None:
+    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    with pytest.raises(KeyError, match="app bug"):
+        for _chunk in stream:
+            raise KeyError("app bug")
+    del stream
+    gc.collect()
+    span = only_span(instrumented)
+    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
+    assert sc.ERROR_TYPE not in span.attributes  # the app's error is not the provider's
+
+
+def test_stream_state_sums_separate_requests_of_function_calling() -> None:
+    """Automatic function calling streams several requests through one call: each counts once."""
+
+    def chunk(response_id: str, prompt: int, out: int, finish: str | None) -> types.GenerateContentResponse:
+        return types.GenerateContentResponse(
+            response_id=response_id,
+            model_version=MODEL,
+            candidates=[types.Candidate(finish_reason=finish)],
+            usage_metadata=types.GenerateContentResponseUsageMetadata(
+                prompt_token_count=prompt, candidates_token_count=out
+            ),
+        )
+
+    state = gg.ContentStreamState()
+    for c in (
+        chunk("a", 10, 3, None),
+        chunk("a", 10, 6, "STOP"),
+        chunk("b", 30, 2, None),
+        chunk("b", 30, 5, "STOP"),
+    ):
+        assert state.process(c) is True
+    usage, attrs = state.result()
+    assert usage is not None
+    assert (usage.input_tokens, usage.output_tokens) == (40, 11)
+    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop", "stop")
+
+
+# --- count_tokens and embed_content -------------------------------------------------------------------
+def test_count_tokens_is_a_pre_estimate_not_billed(otel: Any, client: genai.Client, fake_server: Any) -> None:
+    instrumentor = instrument(otel, cost_enabled=True)
+    try:
+        result = client.models.count_tokens(model=MODEL, contents=PROMPT)
+    finally:
+        instrumentor.uninstrument()
+    assert type(result) is types.CountTokensResponse
+    billed = fake_server.ledger[-1]
+    assert billed.counted_tokens == result.total_tokens and not billed.usage_reported
+    span = only_span(otel)
+    attrs = span.attributes
+    assert span.name == f"count_tokens {MODEL}"
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == "count_tokens"
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == billed.counted_tokens
+    assert type(attrs[sc.GEN_AI_USAGE_INPUT_TOKENS]) is int
+    assert sc.GEN_AI_USAGE_COST_AMOUNT not in attrs and sc.GENAI_COST_UNPRICED not in attrs
+    assert otel.metric_points(sc.METRIC_TOKEN_USAGE) == []
+    assert otel.metric_points(sc.METRIC_COST) == []
+    assert len(otel.metric_points(sc.METRIC_OPERATION_DURATION)) == 1
+
+
+async def test_async_count_tokens(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    result = await client.aio.models.count_tokens(model=PLAIN_MODEL, contents=PROMPT)
+    span = only_span(instrumented)
+    assert (
+        span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS]
+        == result.total_tokens
+        == fake_server.ledger[-1].counted_tokens
+    )
+    assert instrumented.metric_points(sc.METRIC_TOKEN_USAGE) == []
+
+
+def test_embed_content(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    result = client.models.embed_content(
+        model="models/gemini-embedding-001", contents=[PROMPT, "second text to embed"]
+    )
+    assert type(result) is types.EmbedContentResponse and len(result.embeddings) == 2
+    billed = fake_server.ledger[-1]
+    assert billed.endpoint == "batchEmbedContents" and billed.input_tokens > 0
+    span = only_span(instrumented)
+    attrs = span.attributes
+    assert span.name == "embeddings gemini-embedding-001"
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == "embeddings"
+    if not SDK_HAS_EMBED_USAGE:  # the SDK drops the usage: no tokens, and the gap is marked
+        assert usage_attrs(span) == {sc.GENAI_COST_USAGE_MISSING: True}
+        assert instrumented.metric_points(sc.METRIC_TOKEN_USAGE) == []
+        return
+    assert usage_attrs(span) == {sc.GEN_AI_USAGE_INPUT_TOKENS: billed.input_tokens}
+    assert token_metric(instrumented, "input") == billed.input_tokens
+    assert token_metric(instrumented, "output") == 0  # no output point at all
+    assert all(
+        p.attributes[sc.GEN_AI_TOKEN_TYPE] == "input"
+        for p in instrumented.metric_points(sc.METRIC_TOKEN_USAGE)
+    )
+
+
+async def test_async_embed_content(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    await client.aio.models.embed_content(model="gemini-embedding-001", contents=PROMPT)
+    span = only_span(instrumented)
+    expected_tokens = fake_server.ledger[-1].input_tokens if SDK_HAS_EMBED_USAGE else None
+    assert span.attributes.get(sc.GEN_AI_USAGE_INPUT_TOKENS) == expected_tokens
+
+
+def test_embed_without_usage_records_no_tokens() -> None:
+    response = types.EmbedContentResponse(embeddings=[types.ContentEmbedding(values=[0.1, 0.2])])
+    usage, attrs = gg.read_embed_response(response)
+    assert usage is None and attrs == {sc.GENAI_COST_USAGE_MISSING: True}
+    vertex = types.EmbedContentResponse(
+        embeddings=[
+            types.ContentEmbedding(
+                values=[0.1], statistics=types.ContentEmbeddingStatistics(token_count=4.0)
+            ),
+            types.ContentEmbedding(
+                values=[0.2], statistics=types.ContentEmbeddingStatistics(token_count=6.0)
+            ),
+        ]
+    )
+    usage, attrs = gg.read_embed_response(vertex)
+    assert usage is not None and usage.input_tokens == 10 and type(usage.input_tokens) is int
+
+
+# --- errors -------------------------------------------------------------------------------------------
+def test_rate_limit_429(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    fake_server.fail_next(status=429, retry_after=0.01)
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
+    assert caught.value.code == 429
+    span = only_span(instrumented)
+    attrs = span.attributes
+    # google-genai raises a generic ClientError; the core names a 429 the same for every provider.
+    assert attrs[sc.ERROR_TYPE] == RATE_LIMIT_ERROR_TYPE
+    assert attrs[sc.GENAI_COST_RATE_LIMITED] is True
+    assert span.status.status_code.name == "ERROR"
+    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in attrs
+    (point,) = instrumented.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert point.attributes[sc.ERROR_TYPE] == RATE_LIMIT_ERROR_TYPE
+    assert instrumented.metric_points(sc.METRIC_TOKEN_USAGE) == []
+
+
+async def test_async_server_error_500(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    fake_server.fail_next(status=500)
+    with pytest.raises(errors.ServerError):
+        await client.aio.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
+    span = only_span(instrumented)
+    assert span.attributes[sc.ERROR_TYPE] == "ServerError"
+    assert sc.GENAI_COST_RATE_LIMITED not in span.attributes
+
+
+async def test_async_stream_429_at_start(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
+    fake_server.fail_next(status=429, retry_after=0.01)
+    stream = await client.aio.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
+    with pytest.raises(errors.ClientError):
+        async for _chunk in stream:
+            pass
+    span = only_span(instrumented)
+    assert span.attributes[sc.ERROR_TYPE] == RATE_LIMIT_ERROR_TYPE
+    assert span.attributes[sc.GENAI_COST_RATE_LIMITED] is True
+
+
+def test_wrapper_bug_never_reaches_the_app(
+    instrumented: Any, client: genai.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(internal, "RAISE_INTERNAL_ERRORS", False)
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("simulated telemetry bug")
+
+    monkeypatch.setattr(gg, "content_usage", broken)
+    response = client.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
+    assert response.candidates[0].content.parts[0].text
+    chunks = list(client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT))
+    assert len(chunks) > 2
+    assert len(instrumented.finished()) == 2  # both spans still end
+
+
+# --- patching -----------------------------------------------------------------------------------------
+def test_uninstrument_restores_methods_exactly(otel: Any) -> None:
+    before = {
+        (cls, name): cls.__dict__[name] for cls in (models.Models, models.AsyncModels) for name in METHODS
+    }
+    instrumentor = instrument(otel)
+    try:
+        for (cls, name), original in before.items():
+            assert cls.__dict__[name] is not original
+            assert cls.__dict__[name].__wrapped__ is original
+    finally:
+        instrumentor.uninstrument()
+    for (cls, name), original in before.items():
+        assert cls.__dict__[name] is original
+
+
+def test_instrumenting_twice_does_not_double_spans(otel: Any, client: genai.Client) -> None:
+    first = instrument(otel, cost_enabled=False)
+    second = GoogleGenAIInstrumentor()
+    try:
+        second.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+        # Even a direct second patch (another path to the same SDK) is refused.
+        second._patch(make_telemetry(Settings(), otel.tracer_provider, otel.meter_provider), Settings())
+        client.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
+        assert len(otel.finished()) == 1
+    finally:
+        first.uninstrument()
+    assert not hasattr(models.Models.__dict__["generate_content"], "__wrapped__")
+    client.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
+    assert len(otel.finished()) == 1  # uninstrumented: no new span
+
+
+# --- privacy ------------------------------------------------------------------------------------------
+async def test_no_prompt_or_api_key_in_telemetry(instrumented: Any, client: genai.Client) -> None:
+    client.models.generate_content(model=MODEL, contents=PROMPT, config=FULL_CONFIG)
+    list(client.models.generate_content_stream(model=MODEL, contents=PROMPT))
+    await client.aio.models.embed_content(model="gemini-embedding-001", contents=PROMPT)
+    client.models.count_tokens(model=MODEL, contents=PROMPT)
+    spans = instrumented.finished()
+    assert len(spans) == 4
+    dumped = json.dumps([s.to_json() for s in spans]) + instrumented.metrics.get_metrics_data().to_json()
+    for secret in (PROMPT, "Transcribe", API_KEY, "SECRET", "interview-context"):
+        assert secret not in dumped
+
+
+# --- provider detection -------------------------------------------------------------------------------
+def test_provider_detection_on_real_hostnames() -> None:
+    gemini = providers.detect("https://generativelanguage.googleapis.com/", "gcp.gemini")
+    assert (gemini.provider, gemini.address, gemini.port) == (
+        "gcp.gemini",
+        "generativelanguage.googleapis.com",
+        443,
+    )
+    vertex = providers.detect("https://us-central1-aiplatform.googleapis.com/", "gcp.gemini")
+    assert (vertex.provider, vertex.address) == ("gcp.vertex_ai", "us-central1-aiplatform.googleapis.com")
+    assert providers.detect("https://aiplatform.googleapis.com/", "gcp.gemini").provider == "gcp.vertex_ai"
+    # A host we do not know: the client's own flag decides.
+    assert providers.detect("http://llm-proxy.internal:8080", "gcp.vertex_ai").provider == "gcp.vertex_ai"
+
+
+def test_endpoint_from_real_clients() -> None:
+    gemini = genai.Client(api_key=API_KEY)
+    found = gg.endpoint(gemini.models, None, {})
+    assert (found.provider, found.address, found.port) == (
+        "gcp.gemini",
+        "generativelanguage.googleapis.com",
+        443,
+    )
+    vertex = genai.Client(
+        vertexai=True, project="proj", location="europe-west4", credentials=Credentials("t")
+    )
+    found = gg.endpoint(vertex.aio.models, None, {})
+    assert (found.provider, found.address) == ("gcp.vertex_ai", "europe-west4-aiplatform.googleapis.com")
+    # A per-call base URL wins, as in the SDK; then the vertexai flag decides the provider.
+    config = types.GenerateContentConfig(http_options=types.HttpOptions(base_url="https://gw.example.com"))
+    found = gg.endpoint(vertex.models, config, {})
+    assert (found.provider, found.address) == ("gcp.vertex_ai", "gw.example.com")
+
+
+def test_vertex_ai_calls_end_to_end(otel: Any, fake_server: Any) -> None:
+    # No provider_hosts rule: the vertexai flag on the client makes it Vertex AI.
+    instrumentor = instrument(otel, cost_enabled=False, provider_hosts={})
+    try:
+        client = genai.Client(
+            vertexai=True,
+            project="proj",
+            location="us-central1",
+            credentials=Credentials("token"),
+            http_options=http_options(fake_server.gemini_base_url),
+        )
+        client.models.generate_content(model="publishers/google/models/gemini-2.5-flash", contents=PROMPT)
+        # Vertex text embeddings go to :predict and report a token count per embedding.
+        client.models.embed_content(model="text-embedding-005", contents=[PROMPT, "another text"])
+    finally:
+        instrumentor.uninstrument()
+    generate, embed = fake_server.ledger
+    assert generate.provider == embed.provider == "vertex_ai"
+    assert "/projects/proj/locations/us-central1/" in generate.path and embed.path.endswith(":predict")
+    content_span, embed_span = otel.finished()
+    assert content_span.attributes[sc.GEN_AI_PROVIDER_NAME] == "gcp.vertex_ai"
+    assert content_span.attributes[sc.GEN_AI_REQUEST_MODEL] == "gemini-2.5-flash"
+    assert_usage(content_span, generate)
+    assert embed_span.attributes[sc.GEN_AI_PROVIDER_NAME] == "gcp.vertex_ai"
+    assert usage_attrs(embed_span) == {sc.GEN_AI_USAGE_INPUT_TOKENS: embed.input_tokens}
+
+
+def test_provider_hosts_env_override(
+    otel: Any, client: genai.Client, fake_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(PROVIDER_HOSTS, f"127.0.0.1:{fake_server.port}=gcp.vertex_ai")
+    instrumentor = GoogleGenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        settings=Settings.from_env(),
+    )
+    try:
+        client.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
+    finally:
+        instrumentor.uninstrument()
+    assert only_span(otel).attributes[sc.GEN_AI_PROVIDER_NAME] == "gcp.vertex_ai"
+
+
+def test_model_names() -> None:
+    assert gg.model_name("models/gemini-2.5-pro") == "gemini-2.5-pro"
+    assert gg.model_name("projects/p/locations/l/publishers/google/models/gemini-2.0-flash-001") == (
+        "gemini-2.0-flash-001"
+    )
+    assert gg.model_name("gemini-2.5-flash") == "gemini-2.5-flash"
+    assert gg.model_name("tunedModels/123") == "tunedModels/123"
+    assert gg.model_name(None) is None
