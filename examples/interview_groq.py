@@ -90,7 +90,9 @@ class Interviewer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # A positional argument: opentelemetry-instrument would read an option such as --sdk as its own.
-    parser.add_argument("sdk", nargs="?", choices=["groq", "openai"], default="groq", help="SDK used to reach Groq")
+    parser.add_argument(
+        "sdk", nargs="?", choices=["groq", "openai"], default="groq", help="SDK used to reach Groq"
+    )
     parser.add_argument("--sessions", type=int, default=2)
     args = parser.parse_args()
     interviewer = Interviewer(*make_client(args.sdk))

@@ -9,9 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from otlp_receiver import OtlpReceiver, attributes
-
 from genai_cost import semconv as sc
+from otlp_receiver import OtlpReceiver, attributes
 
 API_KEY = "sk-proj-THIS-IS-A-SECRET"
 PROMPT = "Generate an interview question about distributed systems"
@@ -102,7 +101,9 @@ def test_opentelemetry_instrument_exports_spans_and_metrics(tmp_path: Path, fake
     for point in points:
         attrs = attributes(point.attributes)
         if attrs[sc.GEN_AI_TOKEN_TYPE] == "input":
-            input_by_feature[attrs[sc.FEATURE_NAME]] = input_by_feature.get(attrs[sc.FEATURE_NAME], 0) + int(point.sum)
+            input_by_feature[attrs[sc.FEATURE_NAME]] = input_by_feature.get(attrs[sc.FEATURE_NAME], 0) + int(
+                point.sum
+            )
     expected: dict[str, int] = {}
     for attrs in ok:
         call = billed[attrs[sc.GEN_AI_RESPONSE_ID]]

@@ -525,7 +525,9 @@ def test_stream_estimate_when_opted_in(otel: Any, fake_server: Any, client: open
     settings = Settings(
         cost_enabled=False, stream_usage=False, estimate_usage=True, provider_hosts={"127.0.0.1": "openai"}
     )
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
     try:
         text = "".join(c.choices[0].delta.content or "" for c in _stream(client) if c.choices)
     finally:

@@ -17,6 +17,7 @@ from genai_cost.instrumentation.providers import OPENAI_COMPATIBLE, detect
         ("https://api.anthropic.com", "anthropic"),
         ("https://my-resource.openai.azure.com/openai", "azure.ai.openai"),
         ("https://us-central1-aiplatform.googleapis.com/v1", "gcp.vertex_ai"),
+        ("https://bedrock-runtime.us-east-1.amazonaws.com", "aws.bedrock"),
         ("http://localhost:8000/v1", OPENAI_COMPATIBLE),
     ],
 )

@@ -259,7 +259,11 @@ def store(tmp_path: Path) -> UsageStore:
 def test_report_total_over_november(store: UsageStore) -> None:
     [total] = store.report("total", NOVEMBER)
     assert (total.requests, total.errors, total.rate_limited) == (7, 1, 1)
-    assert (total.input_tokens, total.output_tokens, total.cache_read_tokens) == (7500, 1450, 2000)  # the count_tokens pre-estimate is not summed
+    assert (total.input_tokens, total.output_tokens, total.cache_read_tokens) == (
+        7500,
+        1450,
+        2000,
+    )  # the count_tokens pre-estimate is not summed
     assert total.cache_creation_tokens is None
     assert round(total.cost or 0, 12) == 0.028
     assert (total.priced, total.unpriced, total.sessions) == (4, 1, 2)

@@ -80,7 +80,7 @@ class feature:
 
     def __enter__(self) -> feature:
         ctx = otel_context.get_current()
-        outer = otel_context.get_value(_TAGS_KEY, ctx)
+        outer = cast("dict[str, AttributeValue] | None", otel_context.get_value(_TAGS_KEY, ctx))
         merged = {**outer, **self._tags} if outer else self._tags
         ctx = otel_context.set_value(_TAGS_KEY, merged, ctx)
         if _baggage_enabled():

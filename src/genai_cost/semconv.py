@@ -85,6 +85,7 @@ PROVIDER_ANTHROPIC: Final = "anthropic"
 PROVIDER_GROQ: Final = "groq"
 PROVIDER_GEMINI: Final = "gcp.gemini"
 PROVIDER_VERTEX_AI: Final = "gcp.vertex_ai"
+PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
 
 # --- token types (gen_ai.token.type values) ----------------------------------------------------------
 TOKEN_TYPE_INPUT: Final = "input"

@@ -9,7 +9,10 @@ the conventions say); the parts stay apart (cache read, cache creation and its 5
 so pricing never counts a token twice. In a stream, ``message_start`` has the input and cache counts
 with a provisional output count and ``message_delta`` has cumulative totals: the last value of each
 field wins, nothing is added. A stream that stops before ``message_delta`` has no final output count,
-so its output tokens are left out (never the provisional number).
+so its output tokens are left out (never the provisional number). Beta ``compaction`` iterations are
+billed outside the top-level counts and are added in. ``count_tokens`` is its own operation: its count
+is shown on the span as ``gen_ai.usage.input_tokens`` (the pre-estimate), but the route is not billable,
+so it is neither recorded as token usage nor priced.
 
 The SDK's own tracing (anthropic >= 2.x, scope ``com.anthropic.sdk.python``): when a tracer provider
 is set globally or on the client, the SDK starts a CLIENT span per call. Ours carries the feature tags,
@@ -210,7 +213,7 @@ ROUTES: Mapping[str, Route] = {
 class AnthropicInstrumentor(StainlessInstrumentor):
     """Instruments the anthropic SDK (sync and async, Messages and count_tokens, beta included)."""
 
-    requirement = "anthropic >= 0.40, < 3"
+    requirement = "anthropic >= 0.50, < 3"
     package = "anthropic"
     default_provider = sc.PROVIDER_ANTHROPIC
 

@@ -50,7 +50,7 @@ def _warm_prices() -> None:
     threading.Thread(target=_load, name="genai-cost-prices", daemon=True).start()
 
 
-class GenAICostInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class GenAICostInstrumentor(BaseInstrumentor):
     """Base of the per-SDK instrumentors. Subclasses set ``requirement`` and implement patching.
 
     Patching waits for the app to import the SDK (a post-import hook on ``hook_module``), so an app

@@ -49,7 +49,7 @@ ROUTES: Mapping[str, Route] = {
 class GroqInstrumentor(StainlessInstrumentor):
     """Instruments the groq SDK (sync and async chat completions, audio transcriptions)."""
 
-    requirement = "groq >= 0.9, < 2"
+    requirement = "groq >= 0.20, < 2"
     package = "groq"
     default_provider = sc.PROVIDER_GROQ
 

@@ -67,6 +67,8 @@ def detect(url: Any, default: str, rules: dict[str, str] | None = None) -> Endpo
         matches = [r for r in rules if _rule_matches(r, host, port, path)]
         if matches:
             return Endpoint(rules[max(matches, key=len)], host or None, port)
+    if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
+        return Endpoint(sc.PROVIDER_AWS_BEDROCK, host, port)
     for suffix, provider in _KNOWN_HOSTS:
         if (
             host == suffix
