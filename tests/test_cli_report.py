@@ -7,7 +7,7 @@ import io
 import json
 import re
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -149,7 +149,7 @@ def test_day_and_operation_breakdowns(db: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_per_user_over_7_30_90_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     ages = [
         timedelta(seconds=1),
         timedelta(days=3),
@@ -253,7 +253,7 @@ def test_argparse_errors_exit_2(db: Path, capsys: pytest.CaptureFixture[str]) ->
 
 # --- timerange unit ------------------------------------------------------------------------------------
 
-NOW = datetime(2026, 11, 22, 15, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 15, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

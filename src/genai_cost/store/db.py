@@ -11,7 +11,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 def format_time(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order and SQLite's date functions read it."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.sdk.resources import SERVICE_NAME
@@ -41,7 +41,7 @@ _RATE_LIMIT_ERROR_TYPES = frozenset({"RateLimitError", "429"})
 
 def _format_ns(ns: int) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{rest // 1000:06d}Z"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -32,11 +32,11 @@ class TimeRange:
 
 
 def _show(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -65,8 +65,8 @@ def parse_instant(text: str, option: str, *, end: bool = False) -> datetime:
             f"{option} {text!r}: expected a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS]"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def resolve(
@@ -77,7 +77,7 @@ def resolve(
     to: str | None = None,
     now: datetime | None = None,
 ) -> TimeRange:
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
     if since is not None and days is not None:
         raise TimeRangeError("use either --since or --days, not both")
     if (since is not None or days is not None) and from_ is not None:
