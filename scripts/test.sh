@@ -24,10 +24,19 @@ GENAI_COST_OTELCOL=$(bash collector/build.sh | tail -n 1)
 export GENAI_COST_OTELCOL
 echo "collector: $GENAI_COST_OTELCOL"
 
-step "lint and types"
+step "lint, types, generated dashboards"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/python dashboards/generate.py --check
 
-step "tests"
+step "tests (latest SDKs)"
 .venv/bin/python -m pytest -q "$@"
+
+step "provider tests (oldest supported SDKs)"
+# The lowest SDK releases shadow the latest ones through PYTHONPATH; their own dependencies are
+# satisfied by the virtualenv.
+rm -rf .venv/oldest-sdks
+.venv/bin/python -m pip install -q --no-deps --target .venv/oldest-sdks -r tests/requirements.oldest.txt
+PYTHONPATH=.venv/oldest-sdks .venv/bin/python -m pytest -q -p no:cacheprovider \
+  tests/test_openai.py tests/test_anthropic.py tests/test_groq.py tests/test_google_genai.py tests/test_context.py
