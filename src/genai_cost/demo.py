@@ -12,7 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -83,6 +83,31 @@ def demo_env(server: Any, db_path: Path) -> dict[str, str]:
     }
 
 
+def run_examples(server: Any, env: Mapping[str, str], out: TextIO = sys.stdout) -> None:
+    """Run every example app unchanged under opentelemetry-instrument, saying what it does."""
+    apps = examples_dir()
+    command = _instrument_command()
+    for number, (script, args, what) in enumerate(EXAMPLES, start=1):
+        print(f"[{number}/{len(EXAMPLES)}] {what} ...", end=" ", file=out, flush=True)
+        started = time.monotonic()
+        done = subprocess.run(
+            [*command, str(apps / script), *args],
+            env={**env, "OTEL_SERVICE_NAME": Path(script).stem},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise DemoError(f"{script} {' '.join(args)} failed:\n{done.stderr.strip()}")
+        print(f"done in {time.monotonic() - started:.1f}s", file=out, flush=True)
+
+
+def inject_failures(server: Any) -> None:
+    # Groq rate-limits one request (after the SDK's retries) so the report shows a rate-limit.
+    server.fail_next(status=429, times=3, path_contains="/groq/openai/v1/chat", retry_after=0.01)
+
+
 def run_demo(db_path: Path, out: TextIO = sys.stdout) -> DemoResult:
     """Run every example against a fresh fake server into a fresh store at ``db_path``."""
     from genai_cost.fakeprovider import FakeProviderServer
@@ -90,27 +115,10 @@ def run_demo(db_path: Path, out: TextIO = sys.stdout) -> DemoResult:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    apps = examples_dir()
-    command = _instrument_command()
     with FakeProviderServer() as server:
         print(f"genai-cost demo: fake OpenAI, Anthropic, Groq and Gemini APIs at {server.url}", file=out)
-        # Groq rate-limits one request (after the SDK's retries) so the report shows a rate-limit.
-        server.fail_next(status=429, times=3, path_contains="/groq/openai/v1/chat", retry_after=0.01)
-        env = demo_env(server, db_path)
-        for number, (script, args, what) in enumerate(EXAMPLES, start=1):
-            print(f"[{number}/{len(EXAMPLES)}] {what} ...", end=" ", file=out, flush=True)
-            started = time.monotonic()
-            done = subprocess.run(
-                [*command, str(apps / script), *args],
-                env={**env, "OTEL_SERVICE_NAME": Path(script).stem},
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            if done.returncode != 0:
-                raise DemoError(f"{script} {' '.join(args)} failed:\n{done.stderr.strip()}")
-            print(f"done in {time.monotonic() - started:.1f}s", file=out, flush=True)
+        inject_failures(server)
+        run_examples(server, demo_env(server, db_path), out)
         ledger = list(server.ledger)
     return DemoResult(db_path, ledger)
 
