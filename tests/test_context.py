@@ -23,7 +23,9 @@ MESSAGES = [{"role": "user", "content": "hello"}]
 def instrumented(otel: Any) -> Iterator[Any]:
     instrumentor = OpenAIInstrumentor()
     settings = Settings(cost_enabled=False, provider_hosts={"127.0.0.1": "openai"})
-    instrumentor.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings)
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
     yield otel
     instrumentor.uninstrument()
 

@@ -210,7 +210,9 @@ class ChatStreamState:
         usage = chat_usage(self.usage)
         if usage is None and self.estimated_input is not None:
             attributes[sc.GENAI_COST_USAGE_ESTIMATED] = True
-            usage = Usage(input_tokens=self.estimated_input, output_tokens=-(-self.output_chars // _CHARS_PER_TOKEN))
+            usage = Usage(
+                input_tokens=self.estimated_input, output_tokens=-(-self.output_chars // _CHARS_PER_TOKEN)
+            )
         return usage, attributes
 
 

@@ -150,7 +150,9 @@ def instrument_stream(stream: Any, invocation: Invocation, state: StreamState, i
     return stream
 
 
-def instrument_raw_response(response: Any, invocation: Invocation, on_parsed: Callable[[Invocation, Any], None]) -> Any:
+def instrument_raw_response(
+    response: Any, invocation: Invocation, on_parsed: Callable[[Invocation, Any], None]
+) -> Any:
     """Instrument a raw response (``with_raw_response`` / ``with_streaming_response``) in place.
 
     Usage is read when the app parses it, never before (no side effects); if the app drops it
