@@ -15,7 +15,7 @@ import pytest
 from genai_cost import config
 from genai_cost.cli import main
 from genai_cost.store.db import UsageStore
-from genai_cost.store.migrations import MIGRATIONS_TABLE
+from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE
 from genai_cost.store.timerange import TimeRangeError, resolve
 from genai_cost.usage import Cost, Usage
 from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, Call, record, utc
@@ -235,7 +235,10 @@ def test_store_from_a_newer_version(db: Path, capsys: pytest.CaptureFixture[str]
     conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m002_from_the_future', 'x')")
     conn.close()
     err = _one_line_error(*run(capsys))
-    assert "store schema version 2 is newer than this genai-cost supports (1); upgrade genai-cost" in err
+    known = len(MIGRATIONS)
+    assert (
+        f"store schema version {known + 1} is newer than this genai-cost supports ({known}); upgrade" in err
+    )
 
 
 def test_argparse_errors_exit_2(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -82,6 +82,8 @@ def test_report_answers_the_seed_apps_questions(demo: Any, capsys: pytest.Captur
         users = _report(demo.db_path, capsys, "--by", "user", "--days", days)
         assert {"candidate-1", "job-seeker-1", "hr-alice", "user-ana"} <= {r["key"] for r in users}
     top = _report(demo.db_path, capsys, "--by", "feature", "--top", "1")
-    assert len(top) == 1 and top[0]["key"] == "resume_bullets"  # most expensive feature (Claude Sonnet)
+    # Most expensive feature: the Gemini transcriptions, whose audio answers bill at the audio rate
+    # ($1.00 vs $0.30 per million on 2.5 Flash), just ahead of resume_bullets on Claude Sonnet.
+    assert len(top) == 1 and top[0]["key"] == "transcription"
     greeting = {r["key"]: r for r in _report(demo.db_path, capsys, "--by", "feature")}["interview_greeting"]
     assert greeting["rate_limited"] == 1 and greeting["errors"] == 1  # the demo's injected Groq 429

@@ -756,3 +756,34 @@ def test_cli_prints_urls_and_serves() -> None:
         assert process.wait(timeout=5) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_gemini_reports_audio_and_video_modalities(server: FakeProviderServer, gemini: genai.Client) -> None:
+    audio = genai_types.Part.from_bytes(data=b"ID3\x04" + bytes(60), mime_type="audio/mp3")
+    video = gemini.files.upload(file=io.BytesIO(b"\x00\x01" * 64), config={"mime_type": "video/mp4"})
+    response = gemini.models.generate_content(model="gemini-2.5-flash", contents=[audio, video, "transcribe"])
+    meta = response.usage_metadata
+    assert meta is not None and meta.prompt_tokens_details is not None
+    details = {
+        str(d.modality.value if d.modality else None): d.token_count for d in meta.prompt_tokens_details
+    }
+    # rules: audio part = 258 AUDIO; video part = 226 VIDEO + 32 AUDIO (its sound track); the rest TEXT.
+    text = len("transcribe") // 4
+    assert details == {"TEXT": text, "AUDIO": 258 + 32, "VIDEO": 226}
+    assert meta.prompt_token_count == sum(details.values()) == 2 * rules.MEDIA_PART_TOKENS + text
+    call = server.ledger[-1]
+    assert (call.input_audio_tokens, call.input_video_tokens) == (290, 226)
+    assert call.normalized().input_audio_tokens == 290
+
+
+def test_openai_chat_reports_input_audio_tokens(server: FakeProviderServer) -> None:
+    audio = {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}}
+    messages: Any = [{"role": "user", "content": [{"type": "text", "text": "transcribe"}, audio]}]
+    with openai.OpenAI(base_url=server.openai_base_url, api_key="test", max_retries=0) as client:
+        response = client.chat.completions.create(model="gpt-audio", messages=messages)
+        assert response.usage is not None and response.usage.prompt_tokens_details is not None
+        assert response.usage.prompt_tokens_details.audio_tokens == rules.MEDIA_PART_TOKENS
+        assert server.ledger[-1].input_audio_tokens == rules.MEDIA_PART_TOKENS
+        # The Responses API has no audio breakdown: nothing is billed as audio there.
+        client.responses.create(model="gpt-4o-mini", input="transcribe")
+        assert server.ledger[-1].input_audio_tokens == 0

@@ -682,3 +682,69 @@ def test_model_names() -> None:
     assert gg.model_name("gemini-2.5-flash") == "gemini-2.5-flash"
     assert gg.model_name("tunedModels/123") == "tunedModels/123"
     assert gg.model_name(None) is None
+
+
+# --- audio input, priced at its own rate -----------------------------------------------------------------
+def test_audio_and_video_parts_priced_at_the_audio_rate(
+    otel: Any, client: genai.Client, fake_server: Any
+) -> None:
+    """An interview answer sent as audio plus one as video: Gemini reports AUDIO (the video's sound track
+    included) and VIDEO in prompt_tokens_details; the audio part is billed at the audio rate."""
+    instrumentor = instrument(otel, cost_enabled=True)
+    try:
+        client.models.generate_content(
+            model=MODEL,
+            contents=[
+                types.Part.from_bytes(
+                    data=b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(32), mime_type="audio/wav"
+                ),
+                types.Part.from_bytes(data=b"\x00\x00\x00\x18ftypmp42" + bytes(32), mime_type="video/mp4"),
+                PROMPT,
+            ],
+        )
+    finally:
+        instrumentor.uninstrument()
+    billed = fake_server.ledger[-1]
+    attrs = only_span(otel).attributes
+    # rules: an audio part is 258 audio tokens, a video part 226 video + 32 audio (its sound track).
+    assert billed.input_audio_tokens == 258 + 32 and billed.input_video_tokens == 226
+    assert attrs[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] == billed.normalized().input_audio_tokens == 290
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == billed.input_tokens == 2 * 258 + len(PROMPT) // 4
+    # Gemini 2.5 Flash list prices, https://ai.google.dev/gemini-api/docs/pricing (paid tier): input
+    # $0.30 per 1M text/image/video tokens, $1.00 per 1M audio tokens; output $2.50 per 1M, thinking
+    # tokens included.
+    text_and_video = billed.input_tokens - 290
+    output = billed.output_tokens + billed.reasoning_tokens
+    by_hand = (text_and_video * 0.30 + 290 * 1.00 + output * 2.50) / 1_000_000
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(by_hand, rel=1e-9)
+    # Audio billed as text would have been cheaper by the rate difference.
+    assert by_hand - (billed.input_tokens * 0.30 + output * 2.50) / 1_000_000 == pytest.approx(
+        290 * 0.70 / 1e6
+    )
+
+
+def test_content_usage_reads_audio_from_modality_details() -> None:
+    """Typed and dict forms; tool-use prompt audio counts too; no AUDIO entry means not reported."""
+    typed = types.GenerateContentResponseUsageMetadata(
+        prompt_token_count=1000,
+        candidates_token_count=10,
+        prompt_tokens_details=[
+            types.ModalityTokenCount(modality=types.MediaModality.TEXT, token_count=200),
+            types.ModalityTokenCount(modality=types.MediaModality.AUDIO, token_count=800),
+        ],
+        tool_use_prompt_token_count=40,
+        tool_use_prompt_tokens_details=[types.ModalityTokenCount(modality="AUDIO", token_count=40)],
+    )
+    usage = gg.content_usage(typed)
+    assert usage is not None and (usage.input_tokens, usage.input_audio_tokens) == (1040, 840)
+    as_dict = {
+        "prompt_token_count": 30,
+        "prompt_tokens_details": [
+            {"modality": "AUDIO", "token_count": 25},
+            {"modality": "TEXT", "token_count": 5},
+        ],
+    }
+    assert gg.content_usage(as_dict) == gg.Usage(input_tokens=30, output_tokens=0, input_audio_tokens=25)
+    text_only = {"prompt_token_count": 30, "prompt_tokens_details": [{"modality": "TEXT", "token_count": 30}]}
+    usage = gg.content_usage(text_only)
+    assert usage is not None and usage.input_audio_tokens is None

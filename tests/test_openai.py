@@ -537,3 +537,50 @@ def test_stream_estimate_when_opted_in(otel: Any, fake_server: Any, client: open
     assert sc.GENAI_COST_USAGE_MISSING not in attrs
     assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == -(-len(PROMPT) // 4)
     assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == -(-len(text) // 4)
+
+
+# --- audio input, priced at its own rate -----------------------------------------------------------------
+def test_chat_audio_input_priced_at_the_audio_rate(
+    otel: Any, fake_server: Any, client: openai.OpenAI
+) -> None:
+    """gpt-audio with an input_audio part: prompt_tokens_details.audio_tokens is priced at the audio rate,
+    in the stream as in the plain response."""
+    instrumentor = OpenAIInstrumentor()
+    settings = Settings(cost_enabled=True, provider_hosts={"127.0.0.1": "openai"})
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, settings=settings
+    )
+    audio_part = {"type": "input_audio", "input_audio": {"data": "UklGRiQAAABXQVZFZm10IA==", "format": "wav"}}
+    messages: Any = [{"role": "user", "content": [{"type": "text", "text": PROMPT}, audio_part]}]
+    try:
+        client.chat.completions.create(model="gpt-audio", messages=messages)
+        stream = client.chat.completions.create(
+            model="gpt-audio",
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for _ in stream:
+            pass
+    finally:
+        instrumentor.uninstrument()
+    spans = otel.finished()
+    assert len(spans) == 2
+    for span, billed in zip(spans, fake_server.ledger, strict=True):
+        attrs = span.attributes
+        assert billed.input_audio_tokens == 258  # rules: one audio part
+        assert attrs[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] == billed.normalized().input_audio_tokens == 258
+        assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == billed.input_tokens == 258 + len(PROMPT) // 4
+        # gpt-audio list prices, https://platform.openai.com/docs/pricing (per 1M tokens): text input
+        # $2.50, audio input $32.00, text output $10.00.
+        by_hand = (
+            (billed.input_tokens - 258) * 2.50 + 258 * 32.00 + billed.output_tokens * 10.00
+        ) / 1_000_000
+        assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_text_only_chat_reports_no_audio(instrumented: Any, client: openai.OpenAI, fake_server: Any) -> None:
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    # Every chat response carries audio_tokens: 0; that is no audio, not an attribute.
+    assert sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS not in only_span(instrumented).attributes
+    assert fake_server.ledger[-1].normalized().input_audio_tokens is None

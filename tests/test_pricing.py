@@ -115,6 +115,26 @@ def test_gemini_2_5_flash_audio_input(book: PriceBook) -> None:
     assert total(book, "openai", "gpt-4o-mini", usage) == pytest.approx(usd((10_000, 0.15), (1_500, 0.60)))
 
 
+def test_audio_from_span_attributes_priced_at_audio_rates(book: PriceBook) -> None:
+    # The real Usage field, read back from the semconv attribute the adapters set.
+    from genai_cost import semconv as sc
+
+    attrs = {
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 10_000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 1_500,
+        sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS: 8_000,
+    }
+    usage = Usage.from_attributes(attrs)
+    assert usage.input_audio_tokens == 8_000 and usage.to_attributes() == attrs
+    # Gemini 2.5 Flash (above): $0.30 text, $1.00 audio input, $2.50 output.
+    expected = usd((2_000, 0.30), (8_000, 1.00), (1_500, 2.50))
+    assert total(book, "gcp.gemini", "gemini-2.5-flash", usage) == pytest.approx(expected, rel=1e-12)
+    # gpt-audio, https://platform.openai.com/docs/pricing: $2.50 text input, $32.00 audio input, $10.00
+    # text output per 1M tokens.
+    expected = usd((2_000, 2.50), (8_000, 32.00), (1_500, 10.00))
+    assert total(book, "openai", "gpt-audio", usage) == pytest.approx(expected, rel=1e-12)
+
+
 # Gemini 2.5 Pro: input $1.25 (prompts <= 200k) / $2.50 (> 200k); output $10 / $15; caching
 # $0.125 / $0.25. The whole request is billed at the higher rate once the prompt exceeds 200k.
 

@@ -30,7 +30,8 @@ from genai_cost.store.errors import (
 )
 from genai_cost.store.exporter import LocalStoreSpanExporter
 from genai_cost.store.timerange import TimeRange
-from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, emit, record, utc
+from genai_cost.usage import Usage
+from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, Call, emit, record, utc
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 TESTS = str(Path(__file__).resolve().parent)
@@ -46,7 +47,9 @@ EXPECTED_COLUMNS = [
     ("cost_cache_write", "REAL"), ("unpriced", "INTEGER"), ("usage_missing", "INTEGER"),
     ("error_type", "TEXT"), ("rate_limited", "INTEGER"), ("streaming", "INTEGER"),
     ("time_to_first_chunk_s", "REAL"), ("response_id", "TEXT"), ("finish_reasons", "TEXT"),
+    ("input_audio_tokens", "INTEGER"),
 ]  # fmt: skip
+ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens"]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
 
@@ -59,12 +62,13 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def test_migrate_blank_in_memory_db_gives_the_schema() -> None:
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    assert migrations.migrate(conn) == ["m001_usage"]
+    assert migrations.migrate(conn) == ALL_MIGRATIONS
     columns = [(row[1], row[2]) for row in conn.execute("PRAGMA table_info(usage)")]
     assert columns == EXPECTED_COLUMNS
     indexes = {row[1]: row[2] for row in conn.execute("PRAGMA index_list(usage)")}
     assert indexes == {"usage_span": 1, "usage_start_time": 0}  # name -> unique
-    assert [r[0] for r in conn.execute(f"SELECT name FROM {migrations.MIGRATIONS_TABLE}")] == ["m001_usage"]
+    names = [r[0] for r in conn.execute(f"SELECT name FROM {migrations.MIGRATIONS_TABLE} ORDER BY rowid")]
+    assert names == ALL_MIGRATIONS
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
     assert migrations.migrate(conn) == []  # applied once only
 
@@ -396,7 +400,7 @@ _CRASH = textwrap.dedent(
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from genai_cost.store.exporter import LocalStoreSpanExporter
-    from store_data import CALLS, emit
+    from store_data import CALLS, Call, emit
 
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -432,7 +436,7 @@ def test_a_crash_keeps_every_committed_batch(tmp_path: Path) -> None:
 _APP = textwrap.dedent(
     """
     from opentelemetry import trace
-    from store_data import CALLS, emit
+    from store_data import CALLS, Call, emit
 
     tracer = trace.get_tracer("app")
     with tracer.start_as_current_span("POST /analyze"):
@@ -477,3 +481,31 @@ def test_registered_exporter_beside_otlp(tmp_path: Path) -> None:
         ("resume-writer", "interview", "s1", 0.002),
         ("resume-writer", "interview", "s2", 0.001),
     ]
+
+
+def test_m002_upgrades_an_old_store_and_the_exporter_fills_audio(tmp_path: Path) -> None:
+    # A file written before m002 (only m001 applied) keeps its rows, gains the column (NULL for them),
+    # and new spans carrying gen_ai.usage.audio.input_tokens store it.
+    path = tmp_path / "usage.db"
+    old = _connect(path)
+    migrations.m001_usage(old)
+    old.execute(f"CREATE TABLE {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
+    old.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
+    old.execute("PRAGMA user_version = 1")
+    old.execute(
+        "INSERT INTO usage (start_time, trace_id, span_id, operation, input_tokens)"
+        " VALUES ('2026-11-01T00:00:00.000000Z', 't', 's', 'chat', 7)"
+    )
+    old.close()
+    transcription = CALLS[-1]
+    audio = Call(
+        transcription.at, transcription.duration_s, transcription.provider, transcription.model,
+        operation=transcription.operation, usage=Usage(10_000, 500, input_audio_tokens=8_000),
+    )  # fmt: skip
+    record(str(path), [audio, CALLS[0]])
+    with UsageStore.open(path, create=False) as store:
+        rows = {row.input_tokens: row for row in store.rows()}
+    assert rows[7].input_audio_tokens is None  # written before the column existed
+    assert rows[10_000].input_audio_tokens == 8_000
+    assert rows[1000].input_audio_tokens is None  # no audio reported: NULL, not 0
+    assert _connect(path).execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)

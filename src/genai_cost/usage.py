@@ -25,6 +25,7 @@ class Usage:
     cache_creation_1h_tokens: int | None = None
     reasoning_tokens: int | None = None
     tool_use_prompt_tokens: int | None = None
+    input_audio_tokens: int | None = None  # the audio part of input_tokens (cached audio included)
 
     @property
     def empty(self) -> bool:
@@ -41,6 +42,7 @@ class Usage:
             (sc.GENAI_COST_CACHE_CREATION_1H_TOKENS, self.cache_creation_1h_tokens),
             (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
             (sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS, self.tool_use_prompt_tokens),
+            (sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, self.input_audio_tokens),
         ):
             if value is not None:
                 out[key] = value
@@ -66,6 +68,7 @@ class Usage:
             cache_creation_1h_tokens=_int(sc.GENAI_COST_CACHE_CREATION_1H_TOKENS),
             reasoning_tokens=_int(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
             tool_use_prompt_tokens=_int(sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS),
+            input_audio_tokens=_int(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS),
         )
 
 

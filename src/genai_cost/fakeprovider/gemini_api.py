@@ -4,7 +4,8 @@ Paths are ``/{version}/models/{model}:{method}`` with any version segment (googl
 ``v1``, older releases to ``v1beta``), and Vertex's
 ``/{version}/projects/{p}/locations/{l}/publishers/google/models/{model}:{method}``. Billing facts this
 format carries: ``promptTokenCount`` includes ``cachedContentTokenCount``; ``thoughtsTokenCount`` is
-billed as output but sits outside ``candidatesTokenCount``; every chunk of a stream
+billed as output but sits outside ``candidatesTokenCount``; ``promptTokensDetails`` splits the prompt
+by modality (TEXT, AUDIO, VIDEO); every chunk of a stream
 (``:streamGenerateContent?alt=sse``) carries the usage so far, the last one the totals. Zero counts are
 left out, as the API does.
 """
@@ -85,7 +86,22 @@ class GeminiFormat:
             cache_read_tokens=rules.cached_half(text, text.tokens, force=bool(body.get("cachedContent"))),
             reasoning_tokens=thoughts,
             tool_use_prompt_tokens=rules.TOOL_USE_PROMPT_TOKENS_PER_TOOL * built_in,
+            input_audio_tokens=text.audio_tokens,
+            input_video_tokens=text.video_tokens,
         )
+
+    @staticmethod
+    def _prompt_details(total: int, audio: int, video: int) -> list[dict[str, Any]]:
+        """``promptTokensDetails``: one entry per modality present (see ``rules``)."""
+        details = []
+        text = total - audio - video
+        if text > 0 or not (audio or video):
+            details.append({"modality": "TEXT", "tokenCount": text})
+        if audio:
+            details.append({"modality": "AUDIO", "tokenCount": audio})
+        if video:
+            details.append({"modality": "VIDEO", "tokenCount": video})
+        return details
 
     @staticmethod
     def _usage(t: Tokens, candidates: int) -> dict[str, Any]:
@@ -99,7 +115,9 @@ class GeminiFormat:
             usage["thoughtsTokenCount"] = t.reasoning_tokens
         if t.tool_use_prompt_tokens:
             usage["toolUsePromptTokenCount"] = t.tool_use_prompt_tokens
-        usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": t.input_tokens}]
+        usage["promptTokensDetails"] = GeminiFormat._prompt_details(
+            t.input_tokens, t.input_audio_tokens, t.input_video_tokens
+        )
         return usage
 
     # -- handlers --------------------------------------------------------------------------------
@@ -155,8 +173,10 @@ class GeminiFormat:
         body = request.body
         model = self.model_of(request)
         # The SDK sends {"contents": ...}; a full request may come wrapped in generateContentRequest.
-        counted = rules.prompt_text(body.get("generateContentRequest") or body).tokens
-        reply = {"totalTokens": counted, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": counted}]}
+        text = rules.prompt_text(body.get("generateContentRequest") or body)
+        counted = text.tokens
+        details = self._prompt_details(counted, text.audio_tokens, text.video_tokens)
+        reply = {"totalTokens": counted, "promptTokensDetails": details}
         return Reply(model=model, body=reply, counted_tokens=counted)
 
     def embed(self, request: Request, *, batch: bool) -> Reply:

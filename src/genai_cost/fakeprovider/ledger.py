@@ -20,7 +20,9 @@ class BilledCall:
     ``input_tokens``/``output_tokens`` are the provider's fields: OpenAI/Groq ``prompt_tokens`` (cached
     included) and ``completion_tokens`` (reasoning included); Anthropic ``input_tokens`` (cache reads
     and writes excluded) and ``output_tokens``; Gemini ``promptTokenCount`` (cached included) and
-    ``candidatesTokenCount`` (thoughts excluded, those are ``reasoning_tokens``). ``normalized()`` turns
+    ``candidatesTokenCount`` (thoughts excluded, those are ``reasoning_tokens``). ``input_audio_tokens``
+    and ``input_video_tokens`` are parts of ``input_tokens`` (Gemini ``promptTokensDetails`` AUDIO and
+    VIDEO, OpenAI chat ``prompt_tokens_details.audio_tokens``). ``normalized()`` turns
     them into semantic-convention totals. Count-tokens endpoints bill nothing: their answer is in
     ``counted_tokens`` and ``usage_reported`` is False.
     """
@@ -39,6 +41,8 @@ class BilledCall:
     cache_creation_1h_tokens: int = 0
     reasoning_tokens: int = 0
     tool_use_prompt_tokens: int = 0
+    input_audio_tokens: int = 0
+    input_video_tokens: int = 0
     usage_reported: bool = False  # False: the response carried no usage (errors, streams without it)
     counted_tokens: int | None = None  # the answer of a count-tokens endpoint
     error: str | None = None  # the provider's error type when the call failed, else None
@@ -55,6 +59,8 @@ class BilledCall:
             cache_creation_1h_tokens=self.cache_creation_1h_tokens,
             reasoning_tokens=self.reasoning_tokens,
             tool_use_prompt_tokens=self.tool_use_prompt_tokens,
+            input_audio_tokens=self.input_audio_tokens,
+            input_video_tokens=self.input_video_tokens,
         )
 
     def normalized(self) -> Usage:
@@ -81,6 +87,8 @@ class BilledCall:
             cache_creation_1h_tokens=self.cache_creation_1h_tokens,
             reasoning_tokens=self.reasoning_tokens,
             tool_use_prompt_tokens=self.tool_use_prompt_tokens,
+            # No audio reported (or OpenAI's ever-present 0) is "not reported", as the adapters read it.
+            input_audio_tokens=self.input_audio_tokens or None,
         )
 
 

@@ -68,11 +68,14 @@ class OpenAIFormat:
         if endpoint == "embeddings":
             return Tokens(input_tokens=text.tokens)
         out = rules.output_budget(text, self._cap(endpoint, body))
+        # Only OpenAI's chat usage has an audio breakdown (Groq's and the Responses API's have none).
+        audio = text.audio_tokens if endpoint == "chat.completions" and not self.groq else 0
         return Tokens(
             input_tokens=text.tokens,
             output_tokens=out,
             cache_read_tokens=rules.cached_half(text, text.tokens),
             reasoning_tokens=out // 2 if rules.is_openai_reasoning_model(model) else 0,
+            input_audio_tokens=audio,
         )
 
     @staticmethod
@@ -114,7 +117,10 @@ class OpenAIFormat:
             if t.reasoning_tokens:
                 usage["completion_tokens_details"] = {"reasoning_tokens": t.reasoning_tokens}
             return usage
-        usage["prompt_tokens_details"] = {"cached_tokens": t.cache_read_tokens, "audio_tokens": 0}
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": t.cache_read_tokens,
+            "audio_tokens": t.input_audio_tokens,
+        }
         usage["completion_tokens_details"] = {
             "reasoning_tokens": t.reasoning_tokens,
             "audio_tokens": 0,

@@ -9,6 +9,13 @@ demo prints the same bill every run:
   media part (image, audio, document, file: Gemini ``inlineData``/``fileData``, OpenAI ``image_url``/
   ``input_image``/``input_audio``/``input_file``, Anthropic ``image``/``document``), which is what Gemini
   bills for an image. Tool schemas and every other field count nothing.
+- **Modalities** (what those input tokens are made of): a part whose MIME type (``mimeType``/
+  ``mime_type`` of Gemini ``inlineData``/``fileData``) is ``audio/*``, or an OpenAI ``input_audio`` part,
+  is ``258`` audio tokens; a ``video/*`` part is ``226`` video tokens plus ``32`` audio tokens for its
+  sound track (one second at Gemini's 32 audio tokens per second), still ``258`` in all. Everything
+  else (text, images, documents, file parts of unknown type) is text. Gemini reports them as
+  ``promptTokensDetails`` entries (TEXT, AUDIO, VIDEO; zero entries left out), OpenAI chat as
+  ``prompt_tokens_details.audio_tokens``. Cache reads take no modality apart (no ``cacheTokensDetails``).
 - **Output tokens** = ``min(cap, 8 + H % 57)`` (8..64), ``H`` a SHA-256 of that same text and ``cap``
   the request's ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens`` /
   ``generationConfig.maxOutputTokens`` when given. The reply is that many words, one token each,
@@ -43,6 +50,7 @@ OUTPUT_MIN = 8
 OUTPUT_SPREAD = 57  # output tokens fall in OUTPUT_MIN .. OUTPUT_MIN + OUTPUT_SPREAD - 1
 TOOL_USE_PROMPT_TOKENS_PER_TOOL = 16
 MEDIA_PART_TOKENS = 258
+VIDEO_AUDIO_TRACK_TOKENS = 32  # of a video part's 258: its sound track, reported as audio
 _MEDIA_KEYS = frozenset({"inlineData", "inline_data", "fileData", "file_data"})
 _MEDIA_TYPES = frozenset(
     {"image", "document", "image_url", "input_image", "input_audio", "input_file", "file", "audio"}
@@ -119,6 +127,8 @@ class Tokens:
     cache_creation_1h_tokens: int = 0
     reasoning_tokens: int = 0
     tool_use_prompt_tokens: int = 0
+    input_audio_tokens: int = 0  # part of input_tokens
+    input_video_tokens: int = 0  # part of input_tokens (Gemini only reports it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +137,21 @@ class PromptText:
 
     chars: int
     digest: int
-    media_parts: int = 0
+    media_parts: int = 0  # all media parts, audio and video ones included
+    audio_parts: int = 0
+    video_parts: int = 0
 
     @property
     def tokens(self) -> int:
         return max(1, self.chars // CHARS_PER_TOKEN + MEDIA_PART_TOKENS * self.media_parts)
+
+    @property
+    def audio_tokens(self) -> int:
+        return MEDIA_PART_TOKENS * self.audio_parts + VIDEO_AUDIO_TRACK_TOKENS * self.video_parts
+
+    @property
+    def video_tokens(self) -> int:
+        return (MEDIA_PART_TOKENS - VIDEO_AUDIO_TRACK_TOKENS) * self.video_parts
 
     @property
     def long(self) -> bool:
@@ -141,14 +161,35 @@ class PromptText:
 def prompt_text(*nodes: Any) -> PromptText:
     """Collect the text of request parts (a JSON body or pieces of it) into a ``PromptText``."""
     pieces: list[str] = []
-    media: list[int] = []
+    media: list[str] = []
     for node in nodes:
         _collect(node, pieces, media)
     digest = int.from_bytes(hashlib.sha256("\x00".join(pieces).encode()).digest()[:8], "big")
-    return PromptText(chars=sum(len(p) for p in pieces), digest=digest, media_parts=len(media))
+    return PromptText(
+        chars=sum(len(p) for p in pieces),
+        digest=digest,
+        media_parts=len(media),
+        audio_parts=media.count("audio"),
+        video_parts=media.count("video"),
+    )
 
 
-def _collect(node: Any, out: list[str], media: list[int]) -> None:
+def _media_kind(part: dict[str, Any]) -> str:
+    """``audio``, ``video`` or ``other`` for a media part, from its type or MIME type."""
+    if part.get("type") in ("input_audio", "audio"):
+        return "audio"
+    for key in _MEDIA_KEYS:
+        data = part.get(key)
+        if isinstance(data, dict):
+            mime = data.get("mimeType") or data.get("mime_type")
+            if isinstance(mime, str):
+                major = mime.partition("/")[0].lower()
+                if major in ("audio", "video"):
+                    return major
+    return "other"
+
+
+def _collect(node: Any, out: list[str], media: list[str]) -> None:
     # Only reached for values under a text key (or a whole body), so every string here is text.
     if isinstance(node, str):
         out.append(node)
@@ -160,7 +201,7 @@ def _collect(node: Any, out: list[str], media: list[int]) -> None:
             _collect(item, out, media)
     elif isinstance(node, dict):
         if node.get("type") in _MEDIA_TYPES or not _MEDIA_KEYS.isdisjoint(node):
-            media.append(1)
+            media.append(_media_kind(node))
         for key, value in node.items():
             if key in _TEXT_KEYS:
                 _collect(value, out, media)

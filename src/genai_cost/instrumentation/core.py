@@ -185,61 +185,53 @@ class Invocation:
         error: BaseException | None,
         incomplete: bool,
     ) -> None:
-        telemetry = self.telemetry
-        instruments = telemetry.instruments
+        instruments = self.telemetry.instruments
         span = self.span
-        recording = span.is_recording()
         metric_attrs = self._metric_attrs
-        if attributes:
-            response_model = attributes.get(sc.GEN_AI_RESPONSE_MODEL)
-            if response_model:
-                metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
-            if recording:
-                span.set_attributes(attributes)
+        # Span attributes are gathered here and set once: one lock and one validation pass.
+        out: dict[str, Any] = dict(attributes) if attributes else {}
+        response_model = out.get(sc.GEN_AI_RESPONSE_MODEL)
+        if response_model:
+            metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
         if error is not None:
             error_type = _error_type(error)
             metric_attrs[sc.ERROR_TYPE] = error_type
-            if recording:
-                span.set_attribute(sc.ERROR_TYPE, error_type)
-                if _is_rate_limit(error):
-                    span.set_attribute(sc.GENAI_COST_RATE_LIMITED, True)
-                span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+            out[sc.ERROR_TYPE] = error_type
+            if _is_rate_limit(error):
+                out[sc.GENAI_COST_RATE_LIMITED] = True
+            span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
         instruments.duration.record(time.perf_counter() - self._start, metric_attrs)
         if self._first_chunk is not None:
             instruments.time_to_first_chunk.record(self._first_chunk, metric_attrs)
-            if recording:
-                span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self._first_chunk)
-        if incomplete and recording:
-            span.set_attribute(sc.GENAI_COST_STREAM_INCOMPLETE, True)
+            out[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk
+        if incomplete:
+            out[sc.GENAI_COST_STREAM_INCOMPLETE] = True
         if usage is None or usage.empty:
-            if (self.spec.stream or self.spec.raw) and error is None and recording:
+            if (self.spec.stream or self.spec.raw) and error is None:
                 # The provider sent no usage: leave the token numbers out (never a silent zero).
-                span.set_attribute(sc.GENAI_COST_USAGE_MISSING, True)
-            return
-        if not self.spec.billable:
-            if recording:
-                span.set_attributes(usage.to_attributes())
-            return
-        if usage.input_tokens is not None:
-            instruments.token_usage.record(
-                usage.input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
-            )
-        if usage.output_tokens is not None:
-            instruments.token_usage.record(
-                usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
-            )
-        if recording:
-            span.set_attributes(usage.to_attributes())
-        self._price(usage, metric_attrs, recording)
+                out[sc.GENAI_COST_USAGE_MISSING] = True
+        else:
+            out.update(usage.to_attributes())
+            if self.spec.billable:
+                if usage.input_tokens is not None:
+                    instruments.token_usage.record(
+                        usage.input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
+                    )
+                if usage.output_tokens is not None:
+                    instruments.token_usage.record(
+                        usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
+                    )
+                self._price(usage, metric_attrs, out)
+        if out and span.is_recording():
+            span.set_attributes(out)
 
-    def _price(self, usage: Usage, metric_attrs: dict[str, Any], recording: bool) -> None:
+    def _price(self, usage: Usage, metric_attrs: dict[str, Any], out: dict[str, Any]) -> None:
         if not self.telemetry.settings.cost_enabled:
             return
         model = metric_attrs.get(sc.GEN_AI_RESPONSE_MODEL) or self.spec.request_model
-        setter = self.span.set_attributes if recording else None
         # The same function prices other instrumentations' spans in the processor: one code path.
         apply_cost(
-            setter,
+            out.update,
             self.telemetry.instruments,
             metric_attrs,
             self.spec.provider,

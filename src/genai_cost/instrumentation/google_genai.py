@@ -17,6 +17,13 @@ prompt, candidates, tool-use prompt and thoughts tokens):
   prompt count); the tool-use part also stays visible on its own attribute.
 - output = ``candidates_token_count`` + ``thoughts_token_count`` (thoughts are billed as output);
   thoughts are also the reasoning tokens; cached content tokens are the cache reads.
+- audio input = the ``AUDIO`` entries of ``prompt_tokens_details`` and ``tool_use_prompt_tokens_details``
+  (lists of ``ModalityTokenCount``, there since google-genai 1.8), a part of the input billed at its
+  own rate ($1.00 vs $0.30 per million on 2.5 Flash). A video's audio track is reported by Gemini as
+  AUDIO too. Left unset when no AUDIO entry is reported. Known limit: cached audio
+  (``cache_tokens_details``) is not read apart. It stays inside this count and inside the cache reads,
+  and the price book has no cached-audio rate yet ($0.10 on 2.5 Flash), so a call whose audio was
+  served from the cache is mispriced (the audio surcharge lands on cache-read tokens).
 - A stream's chunks carry cumulative usage: the last one wins, never a sum. When automatic function
   calling makes several requests inside one stream, each request's final usage is added once. The app
   gets what the SDK gives it, a generator (sync) or an async generator (``await``-ed, async), yielding
@@ -107,6 +114,26 @@ def endpoint(models: Any, config: Any, rules: dict[str, str]) -> providers.Endpo
 
 
 # --- response -------------------------------------------------------------------------------------
+def modality_tokens(details: Any, modality: str) -> int | None:
+    """The tokens of one modality in a ``list[ModalityTokenCount]`` (or its dict form); None if absent."""
+    if not isinstance(details, list):
+        return None
+    total: int | None = None
+    for entry in details:
+        kind = get(entry, "modality")
+        # MediaModality is a str enum ("AUDIO"); the dict form carries the plain string.
+        if str(getattr(kind, "value", kind)).upper() == modality:
+            count = as_int(get(entry, "token_count"))
+            total = (total or 0) + (count or 0)
+    return total
+
+
+def _audio_tokens(meta: Any) -> int | None:
+    prompt = modality_tokens(get(meta, "prompt_tokens_details"), "AUDIO")
+    tool_use = modality_tokens(get(meta, "tool_use_prompt_tokens_details"), "AUDIO")
+    return None if prompt is None and tool_use is None else (prompt or 0) + (tool_use or 0)
+
+
 def content_usage(meta: Any) -> Usage | None:
     """Normalise ``usage_metadata`` (see the module docstring). Absent counts inside it are zero."""
     if meta is None:
@@ -123,6 +150,7 @@ def content_usage(meta: Any) -> Usage | None:
         cache_read_tokens=as_int(get(meta, "cached_content_token_count")),
         reasoning_tokens=thoughts,
         tool_use_prompt_tokens=tool_use,
+        input_audio_tokens=_audio_tokens(meta),
     )
 
 
@@ -139,6 +167,7 @@ def _add(a: Usage | None, b: Usage | None) -> Usage | None:
         cache_read_tokens=plus(a.cache_read_tokens, b.cache_read_tokens),
         reasoning_tokens=plus(a.reasoning_tokens, b.reasoning_tokens),
         tool_use_prompt_tokens=plus(a.tool_use_prompt_tokens, b.tool_use_prompt_tokens),
+        input_audio_tokens=plus(a.input_audio_tokens, b.input_audio_tokens),
     )
 
 

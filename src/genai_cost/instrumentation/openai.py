@@ -88,18 +88,26 @@ def read_embeddings_request(body: Mapping[str, Any]) -> tuple[str | None, dict[s
 
 # --- usage ------------------------------------------------------------------------------------------
 def chat_usage(usage: Any) -> Usage | None:
-    """Chat/Completions usage (OpenAI and Groq). prompt_tokens already includes cached tokens."""
+    """Chat/Completions usage (OpenAI and Groq). prompt_tokens already includes cached tokens.
+
+    ``prompt_tokens_details.audio_tokens`` (gpt-audio, gpt-4o-audio-preview) is the audio part of the
+    prompt, billed at its own rate; every chat response carries it, mostly as 0, which is left unset.
+    """
     if usage is None:
         return None
+    prompt_details = get(usage, "prompt_tokens_details")
+    audio = as_int(get(prompt_details, "audio_tokens"))
     return Usage(
         input_tokens=as_int(get(usage, "prompt_tokens")),
         output_tokens=as_int(get(usage, "completion_tokens")),
-        cache_read_tokens=as_int(get(get(usage, "prompt_tokens_details"), "cached_tokens")),
+        cache_read_tokens=as_int(get(prompt_details, "cached_tokens")),
         reasoning_tokens=as_int(get(get(usage, "completion_tokens_details"), "reasoning_tokens")),
+        input_audio_tokens=audio if audio else None,
     )
 
 
 def responses_usage(usage: Any) -> Usage | None:
+    # The Responses API reports no audio breakdown (input_tokens_details has cached tokens only).
     if usage is None:
         return None
     return Usage(

@@ -85,6 +85,7 @@ class UsageRow:
     time_to_first_chunk_s: float | None = None
     response_id: str | None = None
     finish_reasons: str | None = None  # JSON array
+    input_audio_tokens: int | None = None  # part of input_tokens (migration m002)
 
 
 USAGE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow))

@@ -111,6 +111,7 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
         time_to_first_chunk_s=ttfc,
         response_id=_str(attrs.get(sc.GEN_AI_RESPONSE_ID)),
         finish_reasons=json.dumps([str(r) for r in finish]) if isinstance(finish, (list, tuple)) else None,
+        input_audio_tokens=usage.input_audio_tokens,
     )
 
 

@@ -74,6 +74,13 @@ def m001_usage(db: sqlite3.Connection) -> None:
     db.execute("CREATE UNIQUE INDEX usage_span ON usage (trace_id, span_id)")
 
 
+@migration
+def m002_input_audio_tokens(db: sqlite3.Connection) -> None:
+    # The audio part of input_tokens (priced apart by Gemini and OpenAI's audio models); NULL when the
+    # provider reported no audio breakdown, and on every row written before this migration.
+    db.execute("ALTER TABLE usage ADD COLUMN input_audio_tokens INTEGER")
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
