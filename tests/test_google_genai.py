@@ -293,10 +293,15 @@ def test_stream_break_then_drop_ends_span_once(
     assert sc.ERROR_TYPE not in attrs
     # The usage seen so far (cumulative), not a guess; the server may have sent a little more.
     assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == seen.candidates_token_count
-    assert (
-        attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == seen.prompt_token_count == fake_server.ledger[-1].input_tokens
-    )
-    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] <= fake_server.ledger[-1].output_tokens
+    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == seen.prompt_token_count
+    billed = fake_server.ledger[-1]
+    # The server bills the whole stream only if it finished sending before the app hung up; when the
+    # disconnect comes first it records the call as client_disconnected (a race, both are right).
+    if billed.error is None:
+        assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == billed.input_tokens
+        assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] <= billed.output_tokens
+    else:
+        assert billed.error == "client_disconnected"
     gc.collect()
     assert len(instrumented.finished()) == 1
 
