@@ -56,12 +56,27 @@ def _rule_matches(rule: str, host: str, port: int | None, path: str) -> bool:
     return not prefix or path.lstrip("/").startswith(prefix.strip("/"))
 
 
+_cache: dict[tuple[str, str, frozenset[tuple[str, str]] | None], Endpoint] = {}
+_CACHE_SIZE = 256
+
+
 def detect(url: Any, default: str, rules: dict[str, str] | None = None) -> Endpoint:
     """Provider, server.address and server.port for a client base URL.
 
     ``rules`` (from OTEL_INSTRUMENTATION_GENAI_COST_PROVIDER_HOSTS) map ``host[:port][/path]`` to a
-    provider and win over the built-in table; the longest matching rule wins.
+    provider and win over the built-in table; the longest matching rule wins. Answers are cached:
+    this runs on every call of SDKs whose clients we cannot key on (google-genai).
     """
+    key = (str(url), default, frozenset(rules.items()) if rules else None)
+    found = _cache.get(key)
+    if found is None:
+        found = _detect(key[0], default, rules)
+        if len(_cache) < _CACHE_SIZE:
+            _cache[key] = found
+    return found
+
+
+def _detect(url: str, default: str, rules: dict[str, str] | None) -> Endpoint:
     host, port, path = _split(url)
     if rules:
         matches = [r for r in rules if _rule_matches(r, host, port, path)]
