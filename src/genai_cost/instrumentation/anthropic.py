@@ -89,7 +89,22 @@ def messages_usage(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    parts = [usage, *(i for i in get(usage, "iterations") or () if get(i, "type") == "compaction")]
+    compactions = [i for i in get(usage, "iterations") or () if get(i, "type") == "compaction"]
+    if not compactions:  # the usual case: read the fields once, no sums (this is on every call)
+        uncached = as_int(get(usage, "input_tokens"))
+        cache_read = as_int(get(usage, "cache_read_input_tokens"))
+        cache_creation = as_int(get(usage, "cache_creation_input_tokens"))
+        split = get(usage, "cache_creation")
+        return Usage(
+            input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
+            output_tokens=as_int(get(usage, "output_tokens")),
+            cache_read_tokens=cache_read,
+            cache_creation_tokens=cache_creation,
+            cache_creation_5m_tokens=as_int(get(split, "ephemeral_5m_input_tokens")),
+            cache_creation_1h_tokens=as_int(get(split, "ephemeral_1h_input_tokens")),
+            reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
+        )
+    parts = [usage, *compactions]
     uncached = _total(parts, "input_tokens")
     cache_read = _total(parts, "cache_read_input_tokens")
     cache_creation = _total(parts, "cache_creation_input_tokens")
@@ -172,10 +187,23 @@ def without_sdk_span(options: Any, spec: CallSpec, settings: Settings) -> Any | 
     """Options without ``span_name``, so the SDK's own tracing makes no second span (see above)."""
     if getattr(options, "span_name", None) is None:
         return None  # an SDK without tracing, or a request that has no SDK span anyway
+    if not _client_traces(spec.client):
+        return None  # the client makes no span of its own: nothing to switch off, no copy
     options = options.model_copy(update={"span_name": None})
     if _client_propagates(spec.client):
         spec.on_start = partial(_send_trace_context, options)
     return options
+
+
+def _client_traces(client: Any) -> bool:
+    """False only when the client's tracing is known to be off (then it makes no span to switch off).
+
+    Reads the resolved option the public ``open_telemetry`` property copies on every read; an SDK
+    shape we do not know counts as tracing, so the span is switched off rather than doubled.
+    """
+    resolved = getattr(client, "_open_telemetry", None)
+    traces = resolved.get("traces") if isinstance(resolved, Mapping) else None
+    return not (isinstance(traces, Mapping) and traces.get("enabled") is False)
 
 
 def _client_propagates(client: Any) -> bool:
