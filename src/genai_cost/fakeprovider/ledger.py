@@ -50,18 +50,8 @@ class BilledCall:
 
     @property
     def tokens(self) -> Tokens:
-        return Tokens(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_tokens=self.cache_read_tokens,
-            cache_creation_tokens=self.cache_creation_tokens,
-            cache_creation_5m_tokens=self.cache_creation_5m_tokens,
-            cache_creation_1h_tokens=self.cache_creation_1h_tokens,
-            reasoning_tokens=self.reasoning_tokens,
-            tool_use_prompt_tokens=self.tool_use_prompt_tokens,
-            input_audio_tokens=self.input_audio_tokens,
-            input_video_tokens=self.input_video_tokens,
-        )
+        # BilledCall carries every Tokens field under the same name.
+        return Tokens(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Tokens)})
 
     def normalized(self) -> Usage:
         """Semantic-convention totals: input includes cache reads and writes, output includes reasoning."""
