@@ -383,7 +383,7 @@ def test_two_processes_writing_one_store_lose_nothing(tmp_path: Path) -> None:
     for writer, (out, err) in zip(writers, outputs, strict=True):
         assert writer.returncode == 0, err
         batches, ok = map(int, out.split())
-        assert batches == ok >= 10  # every batch committed
+        assert batches == ok >= 10, err  # every batch committed (a failure logs why on stderr)
     with UsageStore.open(path, create=False) as store:
         assert store.count() == 4000
         by_feature = {r.key: (r.requests, r.cost) for r in store.report("feature")}

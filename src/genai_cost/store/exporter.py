@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +38,12 @@ _NOT_TAG_PREFIXES = ("gen_ai.", "genai_cost.", "server.", "error.")
 _NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID})
 # error.type values other instrumentations use for HTTP 429, when our rate-limit flag is absent.
 _RATE_LIMIT_ERROR_TYPES = frozenset({"RateLimitError", "429"})
+_LOCK_RETRIES = 6  # with the busy timeout per attempt, far longer than any writer holds the lock
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _format_ns(ns: int) -> str:
@@ -159,7 +166,7 @@ class LocalStoreSpanExporter(SpanExporter):
                 if self._refused or self._closed:
                     return SpanExportResult.FAILURE
                 try:
-                    self._open().insert(rows)
+                    self._insert(rows)
                 except NewerStoreError as exc:
                     self._refused = True
                     logger.error("genai_cost: %s; not writing GenAI usage to it (the app is unaffected)", exc)
@@ -179,6 +186,20 @@ class LocalStoreSpanExporter(SpanExporter):
         except Exception:
             log_internal_error("the local store exporter")
             return SpanExportResult.FAILURE
+
+    def _insert(self, rows: list[UsageRow]) -> None:
+        """Insert one batch, retrying while another process holds the lock past the busy timeout
+        (or SQLite answers "locked" at once, as it can while a new file is set up): a batch is not
+        dropped for being unlucky."""
+        for attempt in range(_LOCK_RETRIES):
+            try:
+                self._open().insert(rows)
+                return
+            except (sqlite3.OperationalError, StoreError) as exc:
+                if attempt == _LOCK_RETRIES - 1 or not _is_lock_error(exc):
+                    raise
+                self._drop_connection()
+                time.sleep(0.05 * 2**attempt)
 
     def _drop_connection(self) -> None:
         store, self._store = self._store, None
