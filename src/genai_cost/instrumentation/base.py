@@ -16,7 +16,6 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from packaging.requirements import Requirement
 
-from genai_cost import config
 from genai_cost._internal import log_internal_error, logger
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import Telemetry, make_telemetry
@@ -115,4 +114,4 @@ def _install_cost_processor(tracer_provider: Any, meter_provider: Any) -> None:
         log_internal_error("installing the cost span processor")
 
 
-__all__ = ["GenAICostInstrumentor", "config", "sdk_version_ok"]
+__all__ = ["GenAICostInstrumentor", "sdk_version_ok"]

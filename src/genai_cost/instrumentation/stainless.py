@@ -13,6 +13,7 @@ import importlib
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import wrapt
@@ -126,23 +127,20 @@ class StainlessAdapter:
         invocation.finish(usage, attributes)
         return result
 
-    def on_result(self, invocation: Invocation, result: Any) -> Any:
+    def _result(self, invocation: Invocation, result: Any, is_async: bool) -> Any:
         if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, self._on_parsed_sync)
-        return self._parsed(invocation, result, is_async=False)
+            return instrument_raw_response(result, invocation, partial(self._on_parsed, is_async=is_async))
+        return self._parsed(invocation, result, is_async)
+
+    def on_result(self, invocation: Invocation, result: Any) -> Any:
+        return self._result(invocation, result, is_async=False)
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
-        if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, self._on_parsed_async)
-        return self._parsed(invocation, result, is_async=True)
+        return self._result(invocation, result, is_async=True)
 
-    def _on_parsed_sync(self, invocation: Invocation, result: Any) -> None:
+    def _on_parsed(self, invocation: Invocation, result: Any, is_async: bool) -> None:
         if not invocation._done:
-            self._parsed(invocation, result, is_async=False)
-
-    def _on_parsed_async(self, invocation: Invocation, result: Any) -> None:
-        if not invocation._done:
-            self._parsed(invocation, result, is_async=True)
+            self._parsed(invocation, result, is_async)
 
 
 class StainlessInstrumentor(GenAICostInstrumentor):
