@@ -3,7 +3,7 @@
 End to end, a 200-chunk OpenAI stream costs ~17 ms of SDK parsing per call and varies by far more
 than a microsecond per chunk, so the 200- vs 20-chunk difference cannot resolve the target. Here the
 chunks are real SDK objects, parsed once from the benchmark's own SSE bodies, and genai-cost's stream
-path (``streams.iterate`` with the adapter's guarded stream state, exactly what an instrumented SDK
+path (``streams.iterate`` with the adapter's stream state in its tracker, exactly what an instrumented SDK
 stream reads through) runs over them; a plain loop over the same list is subtracted, and the result
 of a 20-chunk run is subtracted from a 200-chunk run so the per-stream work (span, metrics, price)
 cancels. Run inside the genai-cost worker; needs genai-cost's internals, so it reports why if they
@@ -88,7 +88,7 @@ def measure(tracer_provider: Any, meter_provider: Any, repeats: int = 9) -> dict
                 stream=True,
             )
             invocation = telemetry.start(spec)
-            for _ in streams.iterate(iter(chunks), invocation, streams.guarded(new_state(spec))):
+            for _ in streams.iterate(iter(chunks), invocation, streams.Tracker(new_state(spec))):
                 pass
 
         def plain(chunks: list[Any]) -> None:

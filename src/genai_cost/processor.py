@@ -68,11 +68,10 @@ def apply_cost(
     """
     if usage.empty:
         return None
-    book = get_price_book()
-    cost = book.price(provider, model, usage, when) if model else None
+    cost = get_price_book().price(provider, model, usage, when) if model else None
     _record(instruments, metric_attributes, provider, model, cost)
     if set_attributes is not None:
-        set_attributes(_span_attributes(cost))
+        set_attributes(cost.to_attributes() if cost is not None else _UNPRICED_ATTRIBUTES)
     return cost
 
 
@@ -90,8 +89,11 @@ def _record(
         get_price_book().warn_unpriced(provider, model)
 
 
-def _span_attributes(cost: Cost | None) -> dict[str, Any]:
-    return cost.to_attributes() if cost is not None else {sc.GENAI_COST_UNPRICED: True}
+_UNPRICED_ATTRIBUTES: Mapping[str, Any] = {sc.GENAI_COST_UNPRICED: True}
+
+
+def _span_attributes(cost: Cost | None) -> Mapping[str, Any]:
+    return cost.to_attributes() if cost is not None else _UNPRICED_ATTRIBUTES
 
 
 class CostSpanProcessor(SpanProcessor):

@@ -33,6 +33,11 @@ class Usage:
 
     def to_attributes(self) -> dict[str, int]:
         out: dict[str, int] = {}
+        self.put_attributes(out)
+        return out
+
+    def put_attributes(self, out: dict[str, Any]) -> None:
+        """Add the reported counts to ``out`` as span attributes (semconv names)."""
         for key, value in (
             (sc.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
             (sc.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
@@ -46,7 +51,6 @@ class Usage:
         ):
             if value is not None:
                 out[key] = value
-        return out
 
     @classmethod
     def from_attributes(cls, attrs: Mapping[str, Any]) -> Usage:

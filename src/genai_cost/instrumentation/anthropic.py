@@ -38,7 +38,7 @@ from opentelemetry.propagate import inject
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import CallSpec
-from genai_cost.instrumentation.fields import as_int, as_number, as_str, get
+from genai_cost.instrumentation.fields import as_int, as_number, as_str, fields_of, get, is_mapping
 from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
 from genai_cost.usage import Usage
 
@@ -62,11 +62,11 @@ _USAGE_FIELDS = (
 def read_messages_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
     attributes: dict[str, Any] = {}
     for key, name, convert in _PARAMS:
-        value = convert(body.get(key))
-        if value is not None:
+        value = body.get(key)
+        if value is not None and (value := convert(value)) is not None:
             attributes[name] = value
     stop = body.get("stop_sequences")
-    if isinstance(stop, (list, tuple)) and stop and all(isinstance(s, str) for s in stop):
+    if stop and type(stop) in (list, tuple) and all(type(s) is str for s in stop):
         attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
     return as_str(body.get("model")), attributes
 
@@ -89,20 +89,22 @@ def messages_usage(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    compactions = [i for i in get(usage, "iterations") or () if get(i, "type") == "compaction"]
+    fields = fields_of(usage)
+    iterations = fields.get("iterations")
+    compactions = [i for i in iterations if get(i, "type") == "compaction"] if iterations else None
     if not compactions:  # the usual case: read the fields once, no sums (this is on every call)
-        uncached = as_int(get(usage, "input_tokens"))
-        cache_read = as_int(get(usage, "cache_read_input_tokens"))
-        cache_creation = as_int(get(usage, "cache_creation_input_tokens"))
-        split = get(usage, "cache_creation")
+        uncached = as_int(fields.get("input_tokens"))
+        cache_read = as_int(fields.get("cache_read_input_tokens"))
+        cache_creation = as_int(fields.get("cache_creation_input_tokens"))
+        split = fields_of(fields.get("cache_creation"))
         return Usage(
             input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
-            output_tokens=as_int(get(usage, "output_tokens")),
+            output_tokens=as_int(fields.get("output_tokens")),
             cache_read_tokens=cache_read,
             cache_creation_tokens=cache_creation,
-            cache_creation_5m_tokens=as_int(get(split, "ephemeral_5m_input_tokens")),
-            cache_creation_1h_tokens=as_int(get(split, "ephemeral_1h_input_tokens")),
-            reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
+            cache_creation_5m_tokens=as_int(split.get("ephemeral_5m_input_tokens")),
+            cache_creation_1h_tokens=as_int(split.get("ephemeral_1h_input_tokens")),
+            reasoning_tokens=as_int(get(fields.get("output_tokens_details"), "thinking_tokens")),
         )
     parts = [usage, *compactions]
     uncached = _total(parts, "input_tokens")
@@ -131,8 +133,9 @@ def _response_attributes(message_id: Any, model: Any, stop_reason: Any) -> dict[
 
 
 def read_messages_response(message: Any) -> tuple[Usage | None, dict[str, Any]]:
-    return messages_usage(get(message, "usage")), _response_attributes(
-        get(message, "id"), get(message, "model"), get(message, "stop_reason")
+    fields = fields_of(message)
+    return messages_usage(fields.get("usage")), _response_attributes(
+        fields.get("id"), fields.get("model"), fields.get("stop_reason")
     )
 
 
@@ -145,7 +148,7 @@ def read_count_tokens_response(result: Any) -> tuple[Usage | None, dict[str, Any
 class MessagesStreamState:
     """Raw Messages stream events: ids from ``message_start``, final counts from ``message_delta``."""
 
-    __slots__ = ("final", "message_id", "model", "stop_reason", "usage")
+    __slots__ = ("final", "message_id", "model", "stop_reason", "usage", "watching")
 
     def __init__(self, spec: CallSpec) -> None:
         self.message_id: str | None = None
@@ -153,6 +156,7 @@ class MessagesStreamState:
         self.stop_reason: str | None = None
         self.usage: dict[str, Any] = {}  # field -> latest value (counts only, no text)
         self.final = False  # a message_delta arrived: output_tokens is final, not provisional
+        self.watching = True  # until message_start; message_delta and message_stop end the stream
 
     def _take(self, usage: Any) -> None:
         for name in _USAGE_FIELDS:
@@ -167,6 +171,7 @@ class MessagesStreamState:
             self.message_id = get(message, "id")
             self.model = get(message, "model")
             self._take(get(message, "usage"))
+            self.watching = False
         elif kind == "message_delta":
             self.final = True
             self._take(get(event, "usage"))
@@ -202,8 +207,8 @@ def _client_traces(client: Any) -> bool:
     shape we do not know counts as tracing, so the span is switched off rather than doubled.
     """
     resolved = getattr(client, "_open_telemetry", None)
-    traces = resolved.get("traces") if isinstance(resolved, Mapping) else None
-    return not (isinstance(traces, Mapping) and traces.get("enabled") is False)
+    traces = resolved.get("traces") if is_mapping(resolved) else None
+    return not (is_mapping(traces) and traces.get("enabled") is False)
 
 
 def _client_propagates(client: Any) -> bool:

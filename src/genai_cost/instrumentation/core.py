@@ -31,7 +31,13 @@ _METRIC_USER_TAG_KEYS = (sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID)
 
 
 class StreamState(Protocol):
-    """Per-stream accumulator supplied by an adapter. Keeps counts and ids, never text."""
+    """Per-stream accumulator supplied by an adapter. Keeps counts and ids, never text.
+
+    ``process`` sees each chunk as it passes while the state is ``watching`` (a state without the
+    attribute always is). Once it is not, chunks pass by untouched and ``process`` is given the last
+    few (``streams.TAIL_CHUNKS``) when the stream ends, before ``result``: a state stops watching
+    once it has what only the first chunks carry, unless it must hide a chunk or count text.
+    """
 
     def process(self, chunk: Any) -> bool:
         """Look at one chunk; return False to hide it from the app (a usage chunk we asked for)."""
@@ -55,7 +61,7 @@ class CallSpec:
     stream: bool = False
     raw: bool = False  # with_raw_response / with_streaming_response: the app parses later
     read_response: Callable[[Any], tuple[Usage | None, dict[str, Any]]] | None = None
-    new_stream_state: Callable[[], StreamState] | None = None
+    new_stream_state: Callable[[CallSpec], StreamState] | None = None
     asked_for_usage: bool = False  # we added a stream-usage option the app did not ask for
     # Set only when the user opted in to estimating streams that report no usage.
     estimated_input_tokens: int | None = None
@@ -100,37 +106,38 @@ class Telemetry:
         if self.settings.metric_user_attributes:
             self._tag_keys = _METRIC_USER_TAG_KEYS
 
-    def start(self, spec: CallSpec) -> Invocation:
-        attributes = spec.attributes
-        attributes[sc.GEN_AI_OPERATION_NAME] = spec.operation
-        attributes[sc.GEN_AI_PROVIDER_NAME] = spec.provider
+    def start(self, spec: CallSpec, ctx: otel_context.Context | None = None) -> Invocation:
+        """Start the span. ``ctx`` is the current context when the caller has it already."""
+        if ctx is None:
+            ctx = otel_context.get_current()
+        model = spec.request_model
         metric_attrs: dict[str, Any] = {
             sc.GEN_AI_OPERATION_NAME: spec.operation,
             sc.GEN_AI_PROVIDER_NAME: spec.provider,
         }
-        if spec.request_model:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = spec.request_model
-            metric_attrs[sc.GEN_AI_REQUEST_MODEL] = spec.request_model
+        if model:
+            metric_attrs[sc.GEN_AI_REQUEST_MODEL] = model
         if spec.server_address:
-            attributes[sc.SERVER_ADDRESS] = spec.server_address
             metric_attrs[sc.SERVER_ADDRESS] = spec.server_address
-            if spec.server_port:
-                attributes[sc.SERVER_PORT] = spec.server_port
-        tags = current_tags()
+        attributes = spec.attributes
+        attributes.update(metric_attrs)
+        if spec.server_port and spec.server_address:
+            attributes[sc.SERVER_PORT] = spec.server_port
+        tags = current_tags(ctx)
         if tags:
             attributes.update(tags)
             for key in self._tag_keys:
                 value = tags.get(key)
                 if value is not None:
                     metric_attrs[key] = value
-        name = f"{spec.operation} {spec.request_model}" if spec.request_model else spec.operation
-        span = self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        name = f"{spec.operation} {model}" if model else spec.operation
+        span = self.tracer.start_span(name, ctx, SpanKind.CLIENT, attributes)
         if spec.on_start is not None:
             try:
                 spec.on_start(span)
             except Exception:
                 log_internal_error("preparing a call")
-        return Invocation(self, spec, span, metric_attrs)
+        return Invocation(self, spec, span, metric_attrs, ctx)
 
 
 class Invocation:
@@ -142,13 +149,22 @@ class Invocation:
         "_metric_attrs",
         "_start",
         "_wall_start",
+        "parent",
         "span",
         "spec",
         "telemetry",
     )
 
-    def __init__(self, telemetry: Telemetry, spec: CallSpec, span: trace.Span, metric_attrs: dict[str, Any]):
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        spec: CallSpec,
+        span: trace.Span,
+        metric_attrs: dict[str, Any],
+        parent: otel_context.Context | None = None,
+    ):
         self.telemetry = telemetry
+        self.parent = parent  # the context the call was made in
         self.spec = spec
         self.span = span
         self._metric_attrs = metric_attrs
@@ -168,6 +184,8 @@ class Invocation:
         error: BaseException | None = None,
         incomplete: bool = False,
     ) -> None:
+        """End the call: span attributes, metrics and price. A dict given as ``attributes`` is
+        extended in place (adapters build a fresh one per call)."""
         if self._done:
             return
         self._done = True
@@ -188,8 +206,9 @@ class Invocation:
         instruments = self.telemetry.instruments
         span = self.span
         metric_attrs = self._metric_attrs
-        # Span attributes are gathered here and set once: one lock and one validation pass.
-        out: dict[str, Any] = dict(attributes) if attributes else {}
+        # Span attributes are gathered here and set once: one lock and one validation pass. The
+        # adapter's dict is fresh for each call, so it is added to, not copied.
+        out: dict[str, Any] = attributes if type(attributes) is dict else dict(attributes or ())
         response_model = out.get(sc.GEN_AI_RESPONSE_MODEL)
         if response_model:
             metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
@@ -211,7 +230,7 @@ class Invocation:
                 # The provider sent no usage: leave the token numbers out (never a silent zero).
                 out[sc.GENAI_COST_USAGE_MISSING] = True
         else:
-            out.update(usage.to_attributes())
+            usage.put_attributes(out)
             if self.spec.billable:
                 if usage.input_tokens is not None:
                     instruments.token_usage.record(
@@ -221,24 +240,19 @@ class Invocation:
                     instruments.token_usage.record(
                         usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
                     )
-                self._price(usage, metric_attrs, out)
+                if self.telemetry.settings.cost_enabled:
+                    # The same function prices other instrumentations' spans in the processor.
+                    apply_cost(
+                        out.update,
+                        instruments,
+                        metric_attrs,
+                        self.spec.provider,
+                        metric_attrs.get(sc.GEN_AI_RESPONSE_MODEL) or self.spec.request_model,
+                        usage,
+                        self._wall_start,
+                    )
         if out and span.is_recording():
             span.set_attributes(out)
-
-    def _price(self, usage: Usage, metric_attrs: dict[str, Any], out: dict[str, Any]) -> None:
-        if not self.telemetry.settings.cost_enabled:
-            return
-        model = metric_attrs.get(sc.GEN_AI_RESPONSE_MODEL) or self.spec.request_model
-        # The same function prices other instrumentations' spans in the processor: one code path.
-        apply_cost(
-            out.update,
-            self.telemetry.instruments,
-            metric_attrs,
-            self.spec.provider,
-            model,
-            usage,
-            self._wall_start,
-        )
 
 
 class Adapter(Protocol):
@@ -250,6 +264,18 @@ class Adapter(Protocol):
 
 
 ResultHandler = Callable[[Invocation, Any], Any]
+
+try:  # the keys behind is_instrumentation_enabled(), read from a context we already hold
+    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+
+    def _suppressed(ctx: otel_context.Context) -> bool:
+        return bool(ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN))
+
+except ImportError:  # pragma: no cover - an OpenTelemetry that moved them
+
+    def _suppressed(ctx: otel_context.Context) -> bool:
+        return not is_instrumentation_enabled()
 
 
 def make_wrappers(
@@ -265,13 +291,14 @@ def make_wrappers(
     """
 
     def _begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Invocation | None:
-        if not is_instrumentation_enabled():
+        ctx = otel_context.get_current()
+        if _suppressed(ctx):
             return None
         try:
             spec = adapter.describe(instance, args, kwargs)
             if spec is None:
                 return None
-            return telemetry.start(spec)
+            return telemetry.start(spec, ctx)
         except Exception:
             log_internal_error("starting a span")
             return None
@@ -287,7 +314,7 @@ def make_wrappers(
             args = spec.args
         if spec.kwargs is not None:
             kwargs = spec.kwargs
-        token = otel_context.attach(trace.set_span_in_context(invocation.span))
+        token = otel_context.attach(trace.set_span_in_context(invocation.span, invocation.parent))
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -313,7 +340,7 @@ def make_wrappers(
             args = spec.args
         if spec.kwargs is not None:
             kwargs = spec.kwargs
-        token = otel_context.attach(trace.set_span_in_context(invocation.span))
+        token = otel_context.attach(trace.set_span_in_context(invocation.span, invocation.parent))
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:

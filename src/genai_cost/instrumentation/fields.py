@@ -6,15 +6,77 @@ the OpenAI SDK lands in ``model_extra``); adapters read both the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeGuard
+
+
+class Fields(Protocol):
+    def get(self, name: str, /) -> Any: ...
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+# (class, name) -> is ``name`` found on the class (a property, a slot, a method)?
+_ON_CLASS: dict[tuple[type, str], bool] = {}
 
 
 def get(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``obj[name]`` for a dict, None when absent.
+
+    Runs a dozen times per call, so a pydantic model's field is read from its ``__dict__`` (v1 and v2
+    keep fields there) and a name the model lacks is answered from its extras without going through
+    pydantic's ``__getattr__``, which raises and catches an AttributeError for every miss.
+    """
     if obj is None:
         return None
     if type(obj) is dict:
         return obj.get(name)
-    return getattr(obj, name, None)
+    try:
+        return obj.__dict__[name]
+    except (AttributeError, KeyError):
+        pass
+    key = (type(obj), name)
+    on_class = _ON_CLASS.get(key)
+    if on_class is None:
+        on_class = _ON_CLASS[key] = hasattr(key[0], name)
+    if on_class:
+        return getattr(obj, name, None)
+    extra = getattr(obj, "__pydantic_extra__", None)  # pydantic v2 with extra="allow"
+    return extra.get(name) if type(extra) is dict else None
+
+
+def fields_of(obj: Any) -> Fields:
+    """An SDK model's fields (or a dict) as a mapping, to read several with ``.get``.
+
+    Pydantic models (v1 and v2) keep their fields in ``__dict__`` and unknown ones sent by a newer
+    API in ``__pydantic_extra__`` (v2; v1 keeps them in ``__dict__`` too). Anything else is read
+    attribute by attribute.
+    """
+    if obj is None:
+        return _EMPTY
+    if type(obj) is dict:
+        return obj
+    values = getattr(obj, "__dict__", None)
+    if type(values) is not dict:
+        return _Attributes(obj)
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return {**values, **extra} if extra else values
+
+
+class _Attributes:
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, name: str, /) -> Any:
+        return getattr(self._obj, name, None)
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, without the ABC check for the usual plain dict."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def as_int(value: Any) -> int | None:

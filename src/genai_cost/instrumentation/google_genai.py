@@ -305,8 +305,7 @@ class GoogleGenAIAdapter:
             if not hasattr(result, "__next__"):  # not the generator we know: keep the app working
                 invocation.finish(None)
                 return result
-            state = streams.guarded(ContentStreamState())
-            return streams.finish_if_dropped(streams.iterate(result, invocation, state), invocation, state)
+            return streams.track_generator(result, invocation, ContentStreamState())
         return self._finish(invocation, result)
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
@@ -314,8 +313,7 @@ class GoogleGenAIAdapter:
             if not hasattr(result, "__anext__"):
                 invocation.finish(None)
                 return result
-            state = streams.guarded(ContentStreamState())
-            return streams.finish_if_dropped(streams.aiterate(result, invocation, state), invocation, state)
+            return streams.track_async_generator(result, invocation, ContentStreamState())
         return self._finish(invocation, result)
 
     def _finish(self, invocation: Invocation, result: Any) -> Any:

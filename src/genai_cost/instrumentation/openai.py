@@ -12,7 +12,7 @@ from typing import Any
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import CallSpec
-from genai_cost.instrumentation.fields import as_int, as_number, as_str, get
+from genai_cost.instrumentation.fields import as_int, as_number, as_str, fields_of, get
 from genai_cost.instrumentation.providers import OPENAI_COMPATIBLE
 from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
 from genai_cost.usage import Usage
@@ -33,8 +33,8 @@ def _common_request(
 ) -> tuple[str | None, dict[str, Any]]:
     attributes: dict[str, Any] = {}
     for key, name in _NUMERIC_PARAMS:
-        value = as_number(body.get(key))
-        if value is not None:
+        value = body.get(key)
+        if value is not None and (value := as_number(value)) is not None:
             attributes[name] = value
     for key in max_tokens_keys:
         value = as_int(body.get(key))
@@ -42,10 +42,11 @@ def _common_request(
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = value
             break
     stop = body.get("stop")
-    if isinstance(stop, str):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
-    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
+    if stop:
+        if type(stop) is str:
+            attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
+        elif type(stop) in (list, tuple) and all(type(s) is str for s in stop):
+            attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
     n = as_int(body.get("n"))
     if n is not None and n != 1:
         attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
@@ -95,13 +96,14 @@ def chat_usage(usage: Any) -> Usage | None:
     """
     if usage is None:
         return None
-    prompt_details = get(usage, "prompt_tokens_details")
-    audio = as_int(get(prompt_details, "audio_tokens"))
+    fields = fields_of(usage)
+    prompt_details = fields_of(fields.get("prompt_tokens_details"))
+    audio = as_int(prompt_details.get("audio_tokens"))
     return Usage(
-        input_tokens=as_int(get(usage, "prompt_tokens")),
-        output_tokens=as_int(get(usage, "completion_tokens")),
-        cache_read_tokens=as_int(get(prompt_details, "cached_tokens")),
-        reasoning_tokens=as_int(get(get(usage, "completion_tokens_details"), "reasoning_tokens")),
+        input_tokens=as_int(fields.get("prompt_tokens")),
+        output_tokens=as_int(fields.get("completion_tokens")),
+        cache_read_tokens=as_int(prompt_details.get("cached_tokens")),
+        reasoning_tokens=as_int(get(fields.get("completion_tokens_details"), "reasoning_tokens")),
         input_audio_tokens=audio if audio else None,
     )
 
@@ -119,11 +121,12 @@ def responses_usage(usage: Any) -> Usage | None:
 
 
 def _response_attributes(response: Any, finish_reasons: tuple[str, ...] | None) -> dict[str, Any]:
+    fields = fields_of(response)
     attributes: dict[str, Any] = {}
-    response_id = as_str(get(response, "id"))
+    response_id = as_str(fields.get("id"))
     if response_id:
         attributes[sc.GEN_AI_RESPONSE_ID] = response_id
-    model = as_str(get(response, "model"))
+    model = as_str(fields.get("model"))
     if model:
         attributes[sc.GEN_AI_RESPONSE_MODEL] = model
     if finish_reasons:
@@ -136,8 +139,9 @@ def _finish_reasons(choices: Any) -> tuple[str, ...]:
 
 
 def read_chat_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
-    return chat_usage(get(response, "usage")), _response_attributes(
-        response, _finish_reasons(get(response, "choices"))
+    fields = fields_of(response)
+    return chat_usage(fields.get("usage")), _response_attributes(
+        response, _finish_reasons(fields.get("choices"))
     )
 
 
@@ -167,6 +171,8 @@ class ChatStreamState:
         "response_id",
         "response_model",
         "usage",
+        "watch_all",
+        "watching",
     )
 
     def __init__(self, spec: CallSpec) -> None:
@@ -179,11 +185,21 @@ class ChatStreamState:
         self.groq = spec.provider == sc.PROVIDER_GROQ
         # True when we asked for usage on the app's behalf: the usage-only chunk is ours, not the app's.
         self.hide_usage_chunk = spec.asked_for_usage
+        # Usage and (with one choice) the finish reason are in the last chunks: after the first chunk
+        # (ids) the rest can pass untouched, unless a chunk is to be hidden, text counted, or several
+        # choices may finish anywhere in the stream.
+        self.watch_all = (
+            self.hide_usage_chunk
+            or self.estimated_input is not None
+            or sc.GEN_AI_REQUEST_CHOICE_COUNT in spec.attributes
+        )
+        self.watching = True
 
     def process(self, chunk: Any) -> bool:
-        if self.response_id is None:
+        if not self.response_id:  # Azure's first chunk (prompt filter results) has empty ids
             self.response_id = chunk.id
             self.response_model = chunk.model
+            self.watching = self.watch_all
         choices = chunk.choices
         for choice in choices:
             reason = choice.finish_reason
@@ -227,17 +243,19 @@ class ChatStreamState:
 class ResponsesStreamState:
     """Responses API events: usage arrives only with response.completed (or .incomplete/.failed)."""
 
-    __slots__ = ("response",)
+    __slots__ = ("response", "watching")
 
     _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
     def __init__(self, spec: CallSpec) -> None:
         self.response: Any = None
+        self.watching = True  # until response.created; the final event is the stream's last
 
     def process(self, event: Any) -> bool:
         event_type = event.type
         if event_type in self._FINAL or (event_type == "response.created" and self.response is None):
             self.response = event.response
+            self.watching = False
         return True
 
     def result(self) -> tuple[Usage | None, dict[str, Any]]:

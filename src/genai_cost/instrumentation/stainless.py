@@ -23,6 +23,7 @@ from genai_cost.config import Settings
 from genai_cost.instrumentation import providers
 from genai_cost.instrumentation.base import GenAICostInstrumentor
 from genai_cost.instrumentation.core import CallSpec, Invocation, StreamState, Telemetry, make_wrappers
+from genai_cost.instrumentation.fields import is_mapping
 from genai_cost.instrumentation.streams import instrument_raw_response, instrument_stream
 from genai_cost.usage import Usage
 
@@ -75,18 +76,24 @@ class StainlessAdapter:
         options = args[1] if len(args) > 1 else kwargs.get("options")
         if options is None:
             return None
-        path = options.url.partition("?")[0]
-        route = self.routes.get(path)
-        if route is None or options.method.lower() != "post":
+        url = options.url
+        route = self.routes.get(url)
+        if route is None:
+            route = self.routes.get(url.partition("?")[0])  # beta endpoints add ?beta=true
+            if route is None:
+                return None
+        if options.method not in ("post", "POST"):
             return None
-        body = options.json_data if isinstance(options.json_data, Mapping) else {}
+        body = options.json_data
+        if not is_mapping(body):
+            body = {}
         extra = getattr(options, "extra_json", None)
-        if isinstance(extra, Mapping) and extra:  # extra_body: the SDK merges it in, the caller's wins
+        if extra and is_mapping(extra):  # extra_body: the SDK merges it in, the caller's wins
             body = {**body, **extra}
         model, attributes = route.read_request(body)
         endpoint = self.endpoint(instance)
         headers = options.headers
-        raw = isinstance(headers, Mapping) and headers.get(RAW_RESPONSE_HEADER) is not None
+        raw = is_mapping(headers) and headers.get(RAW_RESPONSE_HEADER) is not None
         spec = CallSpec(
             operation=route.operation,
             provider=endpoint.provider,
@@ -100,9 +107,8 @@ class StainlessAdapter:
             billable=route.billable,
             client=instance,
         )
-        if spec.stream and route.new_stream_state is not None:
-            new_state = route.new_stream_state
-            spec.new_stream_state = lambda: new_state(spec)
+        if spec.stream:
+            spec.new_stream_state = route.new_stream_state
         if route.prepare is not None:
             new_options = route.prepare(options, spec, self.settings)
             if new_options is not None:
@@ -118,8 +124,8 @@ class StainlessAdapter:
     # --- what the app gets back ---------------------------------------------------------------
     def _parsed(self, invocation: Invocation, result: Any, is_async: bool) -> Any:
         spec = invocation.spec
-        if spec.new_stream_state is not None and self.is_stream(result):
-            return instrument_stream(result, invocation, spec.new_stream_state(), is_async)
+        if spec.new_stream_state is not None and isinstance(result, self.stream_types):
+            return instrument_stream(result, invocation, spec.new_stream_state(spec), is_async)
         if spec.read_response is None:
             invocation.finish(None)
             return result
@@ -127,16 +133,15 @@ class StainlessAdapter:
         invocation.finish(usage, attributes)
         return result
 
-    def _result(self, invocation: Invocation, result: Any, is_async: bool) -> Any:
-        if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, partial(self._on_parsed, is_async=is_async))
-        return self._parsed(invocation, result, is_async)
-
     def on_result(self, invocation: Invocation, result: Any) -> Any:
-        return self._result(invocation, result, is_async=False)
+        if invocation.spec.raw:
+            return instrument_raw_response(result, invocation, partial(self._on_parsed, is_async=False))
+        return self._parsed(invocation, result, False)
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
-        return self._result(invocation, result, is_async=True)
+        if invocation.spec.raw:
+            return instrument_raw_response(result, invocation, partial(self._on_parsed, is_async=True))
+        return self._parsed(invocation, result, True)
 
     def _on_parsed(self, invocation: Invocation, result: Any, is_async: bool) -> None:
         if not invocation._done:
