@@ -509,3 +509,34 @@ def test_m002_upgrades_an_old_store_and_the_exporter_fills_audio(tmp_path: Path)
     assert rows[10_000].input_audio_tokens == 8_000
     assert rows[1000].input_audio_tokens is None  # no audio reported: NULL, not 0
     assert _connect(path).execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
+
+
+def test_store_being_created_by_another_process_is_not_taken_for_a_foreign_file(tmp_path: Path) -> None:
+    """Two processes open a new store at once: the second must not read the first's commit halfway.
+
+    The creator holds its migration transaction open until the opener has made its first read of
+    the file's tables, then commits before the opener's next statement (the window in which a check
+    made of two reads saw "no migrations table" and then "tables": another program's file)."""
+    path = tmp_path / "usage.db"
+    creator = sqlite3.connect(path, isolation_level=None)
+    creator.execute("BEGIN IMMEDIATE")
+    creator.execute(f"CREATE TABLE {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, apply in migrations.MIGRATIONS:
+        apply(creator)
+        creator.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES (?, 'now')", (name,))
+    creator.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS)}")
+
+    opener = sqlite3.connect(path, isolation_level=None)
+    statements: list[str] = []
+
+    def commit_after_first_table_read(statement: str) -> None:
+        if statements and "sqlite_master" in statements[-1] and creator.in_transaction:
+            creator.execute("COMMIT")
+        statements.append(statement)
+
+    opener.set_trace_callback(commit_after_first_table_read)
+    assert migrations.migrate(opener) == []  # the creator's migrations, none left to apply
+    assert not creator.in_transaction  # the commit did land in the window
+    assert migrations.applied_migrations(opener) == {name for name, _ in migrations.MIGRATIONS}
+    opener.close()
+    creator.close()

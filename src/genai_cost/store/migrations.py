@@ -95,44 +95,40 @@ def _check_not_newer(db: sqlite3.Connection, applied: set[str]) -> None:
         )
 
 
+_FOREIGN = "a SQLite database of another program, not a genai-cost store"
+
+
 def applied_migrations(db: sqlite3.Connection) -> set[str]:
-    exists = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (MIGRATIONS_TABLE,)
-    ).fetchone()
-    if not exists:
+    """The migrations applied to the file; raises if the file is another program's or too new.
+
+    The file's tables are read in one statement: another process may be creating the store at this
+    very moment, and two separate reads (is there a migrations table? are there tables?) could see
+    before and after its commit, taking a store being made for another program's file.
+    """
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if MIGRATIONS_TABLE not in tables:
+        if tables:  # tables but no migration record: another program's file (a mistyped -d)
+            raise ForeignStoreError(_FOREIGN)
         return set()
-    return {row[0] for row in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+    applied = {row[0] for row in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+    _check_not_newer(db, applied)
+    return applied
 
 
 def check_readable(db: sqlite3.Connection) -> None:
     """Raise if the file is another program's or needs a newer genai-cost. Reads only."""
-    applied = applied_migrations(db)
-    _check_ours(db, applied)
-    _check_not_newer(db, applied)
-
-
-_FOREIGN = "a SQLite database of another program, not a genai-cost store"
-
-
-def _check_ours(db: sqlite3.Connection, applied: set[str]) -> None:
-    # A SQLite file with tables but no migration record belongs to another program (a mistyped -d).
-    if not applied and db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone():
-        raise ForeignStoreError(_FOREIGN)
+    applied_migrations(db)
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply pending migrations; return their names. ``db`` must be in autocommit mode."""
     # Fast path without a write lock: readers and writers reopen the file often.
     applied = applied_migrations(db)
-    _check_ours(db, applied)
-    _check_not_newer(db, applied)
     if len(applied) == len(MIGRATIONS):
         return []
     db.execute("BEGIN IMMEDIATE")
     try:
         applied = applied_migrations(db)  # again, now under the write lock
-        _check_ours(db, applied)
-        _check_not_newer(db, applied)
         db.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
         done = []
         for name, fn in MIGRATIONS:
