@@ -71,7 +71,7 @@ def apply_cost(
     cost = get_price_book().price(provider, model, usage, when) if model else None
     _record(instruments, metric_attributes, provider, model, cost)
     if set_attributes is not None:
-        set_attributes(cost.to_attributes() if cost is not None else _UNPRICED_ATTRIBUTES)
+        set_attributes(_span_attributes(cost))
     return cost
 
 
