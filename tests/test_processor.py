@@ -251,10 +251,10 @@ def test_install_is_idempotent(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_apply_cost_shared_with_the_core(otel: Otel) -> None:
     instruments = create_instruments(otel.meter_provider)
-    written: list[dict[str, Any]] = []
+    written: dict[str, Any] = {}
     metric_attrs = {sc.GEN_AI_PROVIDER_NAME: "openai", sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"}
     cost = apply_cost(
-        written.append,
+        written,
         instruments,
         metric_attrs,
         "openai",
@@ -262,12 +262,15 @@ def test_apply_cost_shared_with_the_core(otel: Otel) -> None:
         Usage(input_tokens=1_000, output_tokens=200),
     )
     assert cost is not None
-    assert written == [cost.to_attributes()]
+    assert written == cost.to_attributes()
     assert apply_cost(None, instruments, metric_attrs, "openai", "nope-1", Usage(input_tokens=1)) is None
-    assert apply_cost(written.append, instruments, metric_attrs, "openai", "gpt-4o-mini", Usage()) is None
+    unpriced: dict[str, Any] = {}
+    assert apply_cost(unpriced, instruments, metric_attrs, "openai", "nope-2", Usage(input_tokens=1)) is None
+    assert unpriced == {sc.GENAI_COST_UNPRICED: True}
+    assert apply_cost(written, instruments, metric_attrs, "openai", "gpt-4o-mini", Usage()) is None
     assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(cost.total)
-    assert otel.metric_sum(sc.METRIC_UNPRICED) == 1
-    assert len(written) == 1
+    assert otel.metric_sum(sc.METRIC_UNPRICED) == 2
+    assert written == cost.to_attributes()
 
 
 SUBPROCESS_APP = """

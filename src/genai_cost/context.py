@@ -32,7 +32,7 @@ def _attribute_value(value: Any) -> AttributeValue:
 
 def current_tags(ctx: otel_context.Context | None = None) -> Mapping[str, AttributeValue] | None:
     """The tags in force (innermost ``feature`` wins), or None outside any ``feature``."""
-    tags = otel_context.get_value(_TAGS_KEY, ctx)
+    tags = (ctx if ctx is not None else otel_context.get_current()).get(_TAGS_KEY)
     if tags is None and _baggage_enabled():
         return _tags_from_baggage(ctx)
     return cast("Mapping[str, AttributeValue] | None", tags)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -48,11 +48,9 @@ MODEL_CALL_OPERATIONS = frozenset(
 
 SDK_HAS_ON_ENDING = hasattr(SynchronousMultiSpanProcessor, "_on_ending")
 
-AttributeSetter = Callable[[Mapping[str, Any]], None]
-
 
 def apply_cost(
-    set_attributes: AttributeSetter | None,
+    out: dict[str, Any] | None,
     instruments: Instruments,
     metric_attributes: Mapping[str, Any],
     provider: str | None,
@@ -63,15 +61,18 @@ def apply_cost(
     """Price one call and record it: the one place that turns usage into cost telemetry.
 
     Records ``gen_ai.client.cost`` (priced) or the unpriced counter plus a once-per-model warning
-    (not priced), then hands the span attributes (cost parts, or ``genai_cost.unpriced=True``) to
-    ``set_attributes`` (None for a span that is not recording). Nothing happens for empty usage.
+    (not priced), then adds the span attributes (cost parts, or ``genai_cost.unpriced=True``) to
+    ``out`` (None for a span that is not recording). Nothing happens for empty usage.
     """
-    if usage.empty:
+    if usage.input_tokens is None and usage.output_tokens is None:
         return None
     cost = get_price_book().price(provider, model, usage, when) if model else None
     _record(instruments, metric_attributes, provider, model, cost)
-    if set_attributes is not None:
-        set_attributes(_span_attributes(cost))
+    if out is not None:
+        if cost is not None:
+            cost.put_attributes(out)
+        else:
+            out.update(_UNPRICED_ATTRIBUTES)
     return cost
 
 
@@ -110,22 +111,25 @@ class CostSpanProcessor(SpanProcessor):
         pass
 
     def _on_ending(self, span: Span) -> None:
-        try:
-            self._process(span, ending=True)
-        except Exception:
-            log_internal_error("cost span processor")
+        self._check(span, ending=True)
 
     def on_end(self, span: ReadableSpan) -> None:
         # Does the work only when _on_ending did not (an SDK without it, or a failed write there):
         # a priced span carries the cost attribute and is skipped.
+        self._check(span, ending=False)
+
+    def _check(self, span: ReadableSpan, *, ending: bool) -> None:
+        # Runs twice for every span the app makes: a span priced already (every one of ours that had
+        # usage) or without attributes is let go after two dict lookups.
         try:
-            self._process(span, ending=False)
+            attrs = _plain(span)
+            if attrs and _PRICED_KEY not in attrs and _UNPRICED_KEY not in attrs:
+                self._process(span, attrs, ending=ending)
         except Exception:
             log_internal_error("cost span processor")
 
-    def _process(self, span: ReadableSpan, *, ending: bool) -> None:
-        attrs = _plain(span)
-        if not attrs or not _wants_price(span, attrs):
+    def _process(self, span: ReadableSpan, attrs: Mapping[str, Any], *, ending: bool) -> None:
+        if not _wants_price(span, attrs):
             return
         usage = _usage(attrs)
         if usage.empty:
@@ -157,15 +161,21 @@ def _plain(span: ReadableSpan) -> Mapping[str, Any]:
     raise and catch a KeyError for every missing key; this runs for every span the app makes, so the
     SDK's own dict is read directly when it is there.
     """
-    raw = getattr(getattr(span, "_attributes", None), "_dict", None)
-    if isinstance(raw, dict):
+    try:
+        raw = span._attributes._dict  # type: ignore[union-attr]
+    except AttributeError:
+        raw = None
+    if type(raw) is dict:
         return raw
     return dict(span.attributes or {})
 
 
+_PRICED_KEY = sc.GEN_AI_USAGE_COST_AMOUNT
+_UNPRICED_KEY = sc.GENAI_COST_UNPRICED
+
+
 def _wants_price(span: ReadableSpan, attrs: Mapping[str, Any]) -> bool:
-    if sc.GEN_AI_USAGE_COST_AMOUNT in attrs or sc.GENAI_COST_UNPRICED in attrs:
-        return False  # priced already, by us or by whoever made it
+    """For a span not priced yet (by us or by whoever made it)."""
     scope = span.instrumentation_scope
     if scope is not None and scope.name == SCOPE_NAME:
         return False  # our own spans: the instrumentation priced them (or chose not to)

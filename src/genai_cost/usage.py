@@ -38,19 +38,25 @@ class Usage:
 
     def put_attributes(self, out: dict[str, Any]) -> None:
         """Add the reported counts to ``out`` as span attributes (semconv names)."""
-        for key, value in (
-            (sc.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
-            (sc.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
-            (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
-            (sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_creation_tokens),
-            (sc.GENAI_COST_CACHE_CREATION_5M_TOKENS, self.cache_creation_5m_tokens),
-            (sc.GENAI_COST_CACHE_CREATION_1H_TOKENS, self.cache_creation_1h_tokens),
-            (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
-            (sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS, self.tool_use_prompt_tokens),
-            (sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, self.input_audio_tokens),
-        ):
-            if value is not None:
-                out[key] = value
+        # Written out, not looped over (key, value) pairs: this runs at the end of every call.
+        if self.input_tokens is not None:
+            out[sc.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cache_read_tokens is not None:
+            out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
+        if self.cache_creation_tokens is not None:
+            out[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation_tokens
+        if self.cache_creation_5m_tokens is not None:
+            out[sc.GENAI_COST_CACHE_CREATION_5M_TOKENS] = self.cache_creation_5m_tokens
+        if self.cache_creation_1h_tokens is not None:
+            out[sc.GENAI_COST_CACHE_CREATION_1H_TOKENS] = self.cache_creation_1h_tokens
+        if self.reasoning_tokens is not None:
+            out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
+        if self.tool_use_prompt_tokens is not None:
+            out[sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS] = self.tool_use_prompt_tokens
+        if self.input_audio_tokens is not None:
+            out[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = self.input_audio_tokens
 
     @classmethod
     def from_attributes(cls, attrs: Mapping[str, Any]) -> Usage:
@@ -76,9 +82,10 @@ class Usage:
         )
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field
 class Cost:
-    """The price of one call in USD, with its parts. ``total`` is what is billed."""
+    """The price of one call in USD, with its parts. ``total`` is what is billed. A value: not
+    changed once made."""
 
     total: float
     input: float = 0.0  # uncached input
@@ -88,12 +95,16 @@ class Cost:
     currency: str = sc.COST_CURRENCY_USD
 
     def to_attributes(self) -> dict[str, Any]:
-        return {
-            sc.GEN_AI_USAGE_COST_AMOUNT: self.total,
-            sc.GEN_AI_USAGE_COST_CURRENCY: self.currency,
-            sc.GEN_AI_USAGE_COST_SOURCE: sc.COST_SOURCE_LOCAL,
-            sc.GENAI_COST_INPUT_AMOUNT: self.input,
-            sc.GENAI_COST_OUTPUT_AMOUNT: self.output,
-            sc.GENAI_COST_CACHE_READ_AMOUNT: self.cache_read,
-            sc.GENAI_COST_CACHE_WRITE_AMOUNT: self.cache_write,
-        }
+        out: dict[str, Any] = {}
+        self.put_attributes(out)
+        return out
+
+    def put_attributes(self, out: dict[str, Any]) -> None:
+        """Add the cost and its parts to ``out`` as span attributes."""
+        out[sc.GEN_AI_USAGE_COST_AMOUNT] = self.total
+        out[sc.GEN_AI_USAGE_COST_CURRENCY] = self.currency
+        out[sc.GEN_AI_USAGE_COST_SOURCE] = sc.COST_SOURCE_LOCAL
+        out[sc.GENAI_COST_INPUT_AMOUNT] = self.input
+        out[sc.GENAI_COST_OUTPUT_AMOUNT] = self.output
+        out[sc.GENAI_COST_CACHE_READ_AMOUNT] = self.cache_read
+        out[sc.GENAI_COST_CACHE_WRITE_AMOUNT] = self.cache_write

@@ -38,16 +38,27 @@ from opentelemetry.propagate import inject
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import CallSpec
-from genai_cost.instrumentation.fields import as_int, as_number, as_str, fields_of, get, is_mapping
+from genai_cost.instrumentation.fields import (
+    ParamTable,
+    as_int,
+    as_number,
+    as_str,
+    as_str_tuple,
+    fields_of,
+    get,
+    is_mapping,
+    read_params,
+)
 from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
 from genai_cost.usage import Usage
 
-_PARAMS = (
-    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS, as_int),
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE, as_number),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P, as_number),
-    ("top_k", sc.GEN_AI_REQUEST_TOP_K, as_int),
-)
+_PARAMS: ParamTable = {
+    "max_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    "temperature": (sc.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    "top_p": (sc.GEN_AI_REQUEST_TOP_P, as_number),
+    "top_k": (sc.GEN_AI_REQUEST_TOP_K, as_int),
+    "stop_sequences": (sc.GEN_AI_REQUEST_STOP_SEQUENCES, as_str_tuple),
+}
 _USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
@@ -60,15 +71,7 @@ _USAGE_FIELDS = (
 
 
 def read_messages_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    attributes: dict[str, Any] = {}
-    for key, name, convert in _PARAMS:
-        value = body.get(key)
-        if value is not None and (value := convert(value)) is not None:
-            attributes[name] = value
-    stop = body.get("stop_sequences")
-    if stop and type(stop) in (list, tuple) and all(type(s) is str for s in stop):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-    return as_str(body.get("model")), attributes
+    return as_str(body.get("model")), read_params(body, _PARAMS)
 
 
 def read_count_tokens_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -93,18 +96,25 @@ def messages_usage(usage: Any) -> Usage | None:
     iterations = fields.get("iterations")
     compactions = [i for i in iterations if get(i, "type") == "compaction"] if iterations else None
     if not compactions:  # the usual case: read the fields once, no sums (this is on every call)
-        uncached = as_int(fields.get("input_tokens"))
-        cache_read = as_int(fields.get("cache_read_input_tokens"))
-        cache_creation = as_int(fields.get("cache_creation_input_tokens"))
-        split = fields_of(fields.get("cache_creation"))
+        uncached = fields.get("input_tokens")
+        uncached = uncached if type(uncached) is int else None
+        cache_read = fields.get("cache_read_input_tokens")
+        cache_read = cache_read if type(cache_read) is int else None
+        cache_creation = fields.get("cache_creation_input_tokens")
+        cache_creation = cache_creation if type(cache_creation) is int else None
+        output = fields.get("output_tokens")
+        split = fields.get("cache_creation")
+        if split is not None:
+            split = fields_of(split)
+        details = fields.get("output_tokens_details")
         return Usage(
-            input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
-            output_tokens=as_int(fields.get("output_tokens")),
-            cache_read_tokens=cache_read,
-            cache_creation_tokens=cache_creation,
-            cache_creation_5m_tokens=as_int(split.get("ephemeral_5m_input_tokens")),
-            cache_creation_1h_tokens=as_int(split.get("ephemeral_1h_input_tokens")),
-            reasoning_tokens=as_int(get(fields.get("output_tokens_details"), "thinking_tokens")),
+            None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
+            output if type(output) is int else None,
+            cache_read,
+            cache_creation,
+            None if split is None else as_int(split.get("ephemeral_5m_input_tokens")),
+            None if split is None else as_int(split.get("ephemeral_1h_input_tokens")),
+            None if details is None else as_int(get(details, "thinking_tokens")),
         )
     parts = [usage, *compactions]
     uncached = _total(parts, "input_tokens")
@@ -123,11 +133,11 @@ def messages_usage(usage: Any) -> Usage | None:
 
 def _response_attributes(message_id: Any, model: Any, stop_reason: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    if as_str(message_id):
+    if message_id and type(message_id) is str:
         attributes[sc.GEN_AI_RESPONSE_ID] = message_id
-    if as_str(model):
+    if model and type(model) is str:
         attributes[sc.GEN_AI_RESPONSE_MODEL] = model
-    if as_str(stop_reason):
+    if stop_reason and type(stop_reason) is str:
         attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (stop_reason,)
     return attributes
 
@@ -159,25 +169,28 @@ class MessagesStreamState:
         self.watching = True  # until message_start; message_delta and message_stop end the stream
 
     def _take(self, usage: Any) -> None:
+        fields = fields_of(usage)
         for name in _USAGE_FIELDS:
-            value = get(usage, name)
+            value = fields.get(name)
             if value is not None:
                 self.usage[name] = value
 
     def process(self, event: Any) -> bool:
-        kind = get(event, "type")
-        if kind == "message_start":
-            message = get(event, "message")
-            self.message_id = get(message, "id")
-            self.model = get(message, "model")
-            self._take(get(message, "usage"))
-            self.watching = False
-        elif kind == "message_delta":
+        # Events are SDK models whose ``type`` is always set: a plain attribute read.
+        kind = getattr(event, "type", None) or get(event, "type")
+        if kind == "message_delta":
             self.final = True
-            self._take(get(event, "usage"))
-            reason = get(get(event, "delta"), "stop_reason")
+            fields = fields_of(event)
+            self._take(fields.get("usage"))
+            reason = get(fields.get("delta"), "stop_reason")
             if reason:
                 self.stop_reason = reason
+        elif kind == "message_start":
+            message = fields_of(get(event, "message"))
+            self.message_id = message.get("id")
+            self.model = message.get("model")
+            self._take(message.get("usage"))
+            self.watching = False
         return True
 
     def result(self) -> tuple[Usage | None, dict[str, Any]]:

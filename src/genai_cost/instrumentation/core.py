@@ -203,8 +203,9 @@ class Invocation:
         error: BaseException | None,
         incomplete: bool,
     ) -> None:
-        instruments = self.telemetry.instruments
-        span = self.span
+        telemetry = self.telemetry
+        instruments = telemetry.instruments
+        spec = self.spec
         metric_attrs = self._metric_attrs
         # Span attributes are gathered here and set once: one lock and one validation pass. The
         # adapter's dict is fresh for each call, so it is added to, not copied.
@@ -218,20 +219,20 @@ class Invocation:
             out[sc.ERROR_TYPE] = error_type
             if _is_rate_limit(error):
                 out[sc.GENAI_COST_RATE_LIMITED] = True
-            span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+            self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
         instruments.duration.record(time.perf_counter() - self._start, metric_attrs)
         if self._first_chunk is not None:
             instruments.time_to_first_chunk.record(self._first_chunk, metric_attrs)
             out[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk
         if incomplete:
             out[sc.GENAI_COST_STREAM_INCOMPLETE] = True
-        if usage is None or usage.empty:
-            if (self.spec.stream or self.spec.raw) and error is None:
+        if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+            if (spec.stream or spec.raw) and error is None:
                 # The provider sent no usage: leave the token numbers out (never a silent zero).
                 out[sc.GENAI_COST_USAGE_MISSING] = True
         else:
             usage.put_attributes(out)
-            if self.spec.billable:
+            if spec.billable:
                 if usage.input_tokens is not None:
                     instruments.token_usage.record(
                         usage.input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
@@ -240,19 +241,19 @@ class Invocation:
                     instruments.token_usage.record(
                         usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
                     )
-                if self.telemetry.settings.cost_enabled:
+                if telemetry.settings.cost_enabled:
                     # The same function prices other instrumentations' spans in the processor.
                     apply_cost(
-                        out.update,
+                        out,
                         instruments,
                         metric_attrs,
-                        self.spec.provider,
-                        metric_attrs.get(sc.GEN_AI_RESPONSE_MODEL) or self.spec.request_model,
+                        spec.provider,
+                        response_model or spec.request_model,
                         usage,
                         self._wall_start,
                     )
-        if out and span.is_recording():
-            span.set_attributes(out)
+        if out:
+            self.span.set_attributes(out)  # a no-op on a span the sampler dropped
 
 
 class Adapter(Protocol):
@@ -289,16 +290,17 @@ def make_wrappers(
     ``on_result`` turns what the SDK returned into what the app gets (the same object, with a stream
     or raw response instrumented in place) and finishes the span when the call is complete.
     """
+    describe, start = adapter.describe, telemetry.start
+    get_current, attach, detach = otel_context.get_current, otel_context.attach, otel_context.detach
+    in_context = trace.set_span_in_context
 
     def _begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Invocation | None:
-        ctx = otel_context.get_current()
+        ctx = get_current()
         if _suppressed(ctx):
             return None
         try:
-            spec = adapter.describe(instance, args, kwargs)
-            if spec is None:
-                return None
-            return telemetry.start(spec, ctx)
+            spec = describe(instance, args, kwargs)
+            return None if spec is None else start(spec, ctx)
         except Exception:
             log_internal_error("starting a span")
             return None
@@ -314,14 +316,14 @@ def make_wrappers(
             args = spec.args
         if spec.kwargs is not None:
             kwargs = spec.kwargs
-        token = otel_context.attach(trace.set_span_in_context(invocation.span, invocation.parent))
+        token = attach(in_context(invocation.span, invocation.parent))
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
             invocation.finish(None, error=exc)
             raise
         finally:
-            otel_context.detach(token)
+            detach(token)
         try:
             return on_result(invocation, result)
         except Exception:
@@ -340,14 +342,14 @@ def make_wrappers(
             args = spec.args
         if spec.kwargs is not None:
             kwargs = spec.kwargs
-        token = otel_context.attach(trace.set_span_in_context(invocation.span, invocation.parent))
+        token = attach(in_context(invocation.span, invocation.parent))
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
             invocation.finish(None, error=exc)
             raise
         finally:
-            otel_context.detach(token)
+            detach(token)
         try:
             return on_async_result(invocation, result)
         except Exception:

@@ -6,8 +6,10 @@ the OpenAI SDK lands in ``model_extra``); adapters read both the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeGuard
+
+from genai_cost import semconv as sc
 
 
 class Fields(Protocol):
@@ -89,3 +91,46 @@ def as_number(value: Any) -> float | int | None:
 
 def as_str(value: Any) -> str | None:
     return value if type(value) is str else None
+
+
+def as_str_tuple(value: Any) -> tuple[str, ...] | None:
+    """A list or tuple of strings as a tuple (a span attribute value); anything else: None."""
+    if value and type(value) in (list, tuple) and all(type(item) is str for item in value):
+        return tuple(value)
+    return None
+
+
+# Request body key -> (span attribute, converter that returns None for a value not to record).
+ParamTable = Mapping[str, tuple[str, Callable[[Any], Any]]]
+
+# Sampling parameters named alike by OpenAI's API and Gemini's config.
+SAMPLING_PARAMS: ParamTable = {
+    "temperature": (sc.GEN_AI_REQUEST_TEMPERATURE, as_number),
+    "top_p": (sc.GEN_AI_REQUEST_TOP_P, as_number),
+    "frequency_penalty": (sc.GEN_AI_REQUEST_FREQUENCY_PENALTY, as_number),
+    "presence_penalty": (sc.GEN_AI_REQUEST_PRESENCE_PENALTY, as_number),
+    "seed": (sc.GEN_AI_REQUEST_SEED, as_number),
+}
+
+
+def read_params(body: Mapping[str, Any], table: ParamTable) -> dict[str, Any]:
+    """The span attributes for the request parameters in ``body`` that ``table`` names.
+
+    Loops over the keys both have, found by a set intersection done in C, not over every parameter
+    the table knows: a request body holds the one or two the call set. (A config model holds every
+    field, mostly None, which is skipped before any conversion.)
+    """
+    attributes: dict[str, Any] = {}
+    for key in table.keys() & body.keys():
+        value = body[key]
+        if value is not None:
+            name, convert = table[key]
+            value = convert(value)
+            if value is not None:
+                attributes[name] = value
+    return attributes
+
+
+def choice_count(value: Any) -> int | None:
+    """``n``/``candidate_count``: recorded only when it asks for more than one choice."""
+    return value if type(value) is int and value != 1 else None

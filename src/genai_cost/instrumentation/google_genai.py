@@ -49,21 +49,44 @@ from genai_cost.config import Settings
 from genai_cost.instrumentation import providers, streams
 from genai_cost.instrumentation.base import GenAICostInstrumentor
 from genai_cost.instrumentation.core import CallSpec, Invocation, Telemetry, make_wrappers
-from genai_cost.instrumentation.fields import as_int, as_number, as_str, get
+from genai_cost.instrumentation.fields import (
+    SAMPLING_PARAMS,
+    ParamTable,
+    as_int,
+    as_number,
+    as_str,
+    choice_count,
+    fields_of,
+    get,
+    read_params,
+)
 from genai_cost.usage import Usage
 
 ResponseReader = Callable[[Any], tuple[Usage | None, dict[str, Any]]]
 
-# GenerateContentConfig field -> span attribute.
-_NUMERIC_PARAMS = (
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-    ("top_k", sc.GEN_AI_REQUEST_TOP_K),
-    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("seed", sc.GEN_AI_REQUEST_SEED),
-)
 _OUTPUT_TYPES = {"application/json": "json", "text/plain": "text"}
+
+
+def _output_type(mime_type: Any) -> str | None:
+    return _OUTPUT_TYPES.get(mime_type) if type(mime_type) is str else None
+
+
+def _stop(value: Any) -> tuple[str, ...] | None:
+    # A list subclass or str enums from a typed config are taken as the plain values they are.
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(str(item) for item in value)
+    return None
+
+
+# GenerateContentConfig field -> (span attribute, converter).
+_PARAMS: ParamTable = {
+    **SAMPLING_PARAMS,
+    "top_k": (sc.GEN_AI_REQUEST_TOP_K, as_number),
+    "max_output_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, as_int),
+    "stop_sequences": (sc.GEN_AI_REQUEST_STOP_SEQUENCES, _stop),
+    "candidate_count": (sc.GEN_AI_REQUEST_CHOICE_COUNT, choice_count),
+    "response_mime_type": (sc.GEN_AI_OUTPUT_TYPE, _output_type),
+}
 _MODEL_PREFIXES = ("models/", "publishers/", "projects/")
 
 
@@ -78,26 +101,12 @@ def model_name(model: Any) -> str | None:
 
 def read_config(config: Any) -> dict[str, Any]:
     """Request attributes from a ``GenerateContentConfig`` or its dict form (never the contents)."""
-    attributes: dict[str, Any] = {}
     if config is None:
-        return attributes
-    for key, name in _NUMERIC_PARAMS:
-        value = as_number(get(config, key))
-        if value is not None:
-            attributes[name] = value
-    max_tokens = as_int(get(config, "max_output_tokens"))
-    if max_tokens is not None:
-        attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-    stop = get(config, "stop_sequences")
-    if isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-    count = as_int(get(config, "candidate_count"))
-    if count is not None and count != 1:
-        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = count
-    output_type = _OUTPUT_TYPES.get(as_str(get(config, "response_mime_type")) or "")
-    if output_type:
-        attributes[sc.GEN_AI_OUTPUT_TYPE] = output_type
-    return attributes
+        return {}
+    fields = fields_of(config)
+    if not isinstance(fields, dict):  # not a model nor a dict: read the fields one by one
+        fields = {key: fields.get(key) for key in _PARAMS}
+    return read_params(fields, _PARAMS)
 
 
 def endpoint(models: Any, config: Any, rules: dict[str, str]) -> providers.Endpoint:
@@ -129,25 +138,26 @@ def modality_tokens(details: Any, modality: str) -> int | None:
 
 
 def _audio_tokens(meta: Any) -> int | None:
-    prompt = modality_tokens(get(meta, "prompt_tokens_details"), "AUDIO")
-    tool_use = modality_tokens(get(meta, "tool_use_prompt_tokens_details"), "AUDIO")
+    prompt = modality_tokens(meta.get("prompt_tokens_details"), "AUDIO")
+    tool_use = modality_tokens(meta.get("tool_use_prompt_tokens_details"), "AUDIO")
     return None if prompt is None and tool_use is None else (prompt or 0) + (tool_use or 0)
 
 
-def content_usage(meta: Any) -> Usage | None:
+def content_usage(usage_metadata: Any) -> Usage | None:
     """Normalise ``usage_metadata`` (see the module docstring). Absent counts inside it are zero."""
-    if meta is None:
+    if usage_metadata is None:
         return None
-    prompt = as_int(get(meta, "prompt_token_count"))
-    candidates = as_int(get(meta, "candidates_token_count"))
-    thoughts = as_int(get(meta, "thoughts_token_count"))
-    tool_use = as_int(get(meta, "tool_use_prompt_token_count"))
+    meta = fields_of(usage_metadata)
+    prompt = as_int(meta.get("prompt_token_count"))
+    candidates = as_int(meta.get("candidates_token_count"))
+    thoughts = as_int(meta.get("thoughts_token_count"))
     if prompt is None and candidates is None and thoughts is None:
         return None
+    tool_use = as_int(meta.get("tool_use_prompt_token_count"))
     return Usage(
         input_tokens=(prompt or 0) + (tool_use or 0),
         output_tokens=(candidates or 0) + (thoughts or 0),
-        cache_read_tokens=as_int(get(meta, "cached_content_token_count")),
+        cache_read_tokens=as_int(meta.get("cached_content_token_count")),
         reasoning_tokens=thoughts,
         tool_use_prompt_tokens=tool_use,
         input_audio_tokens=_audio_tokens(meta),
@@ -193,11 +203,12 @@ def _response_attributes(
 
 
 def read_content_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
-    reasons = [r for c in get(response, "candidates") or () if (r := _finish_reason(c))]
+    fields = fields_of(response)
+    reasons = [r for c in fields.get("candidates") or () if (r := _finish_reason(c))]
     attributes = _response_attributes(
-        as_str(get(response, "response_id")), as_str(get(response, "model_version")), reasons
+        as_str(fields.get("response_id")), as_str(fields.get("model_version")), reasons
     )
-    return content_usage(get(response, "usage_metadata")), attributes
+    return content_usage(fields.get("usage_metadata")), attributes
 
 
 def read_count_tokens_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:

@@ -12,44 +12,44 @@ from typing import Any
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import CallSpec
-from genai_cost.instrumentation.fields import as_int, as_number, as_str, fields_of, get
+from genai_cost.instrumentation.fields import (
+    SAMPLING_PARAMS,
+    ParamTable,
+    as_int,
+    as_str,
+    as_str_tuple,
+    choice_count,
+    fields_of,
+    get,
+    read_params,
+)
 from genai_cost.instrumentation.providers import OPENAI_COMPATIBLE
 from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
 from genai_cost.usage import Usage
 
-# Request body key -> span attribute, for numeric parameters shared by chat and completions.
-_NUMERIC_PARAMS = (
-    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
-    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
-    ("frequency_penalty", sc.GEN_AI_REQUEST_FREQUENCY_PENALTY),
-    ("presence_penalty", sc.GEN_AI_REQUEST_PRESENCE_PENALTY),
-    ("seed", sc.GEN_AI_REQUEST_SEED),
-)
+
+def _stop(value: Any) -> tuple[str, ...] | None:
+    return (value,) if type(value) is str else as_str_tuple(value)
+
+
+# Request body key -> (span attribute, converter), for parameters shared by chat and completions.
+_PARAMS: ParamTable = {
+    **SAMPLING_PARAMS,
+    "stop": (sc.GEN_AI_REQUEST_STOP_SEQUENCES, _stop),
+    "n": (sc.GEN_AI_REQUEST_CHOICE_COUNT, choice_count),
+}
 _STREAM_USAGE_PROVIDERS = frozenset({sc.PROVIDER_OPENAI, sc.PROVIDER_AZURE_OPENAI})
 
 
 def _common_request(
     body: Mapping[str, Any], max_tokens_keys: tuple[str, ...]
 ) -> tuple[str | None, dict[str, Any]]:
-    attributes: dict[str, Any] = {}
-    for key, name in _NUMERIC_PARAMS:
-        value = body.get(key)
-        if value is not None and (value := as_number(value)) is not None:
-            attributes[name] = value
-    for key in max_tokens_keys:
+    attributes = read_params(body, _PARAMS)
+    for key in max_tokens_keys:  # in order of preference, so not in the table
         value = as_int(body.get(key))
         if value is not None:
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = value
             break
-    stop = body.get("stop")
-    if stop:
-        if type(stop) is str:
-            attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = (stop,)
-        elif type(stop) in (list, tuple) and all(type(s) is str for s in stop):
-            attributes[sc.GEN_AI_REQUEST_STOP_SEQUENCES] = tuple(stop)
-    n = as_int(body.get("n"))
-    if n is not None and n != 1:
-        attributes[sc.GEN_AI_REQUEST_CHOICE_COUNT] = n
     return as_str(body.get("model")), attributes
 
 

@@ -64,7 +64,7 @@ class StainlessAdapter:
 
     def endpoint(self, client: Any) -> providers.Endpoint:
         try:
-            found = self._endpoints.get(client)
+            found = self._endpoints.get(client)  # the client's base URL is fixed once it is made
         except TypeError:  # not weak-referenceable: compute each time
             return providers.detect(client.base_url, self.default_provider, self.settings.provider_hosts)
         if found is None:
@@ -85,7 +85,7 @@ class StainlessAdapter:
         if options.method not in ("post", "POST"):
             return None
         body = options.json_data
-        if not is_mapping(body):
+        if type(body) is not dict and not is_mapping(body):
             body = {}
         extra = getattr(options, "extra_json", None)
         if extra and is_mapping(extra):  # extra_body: the SDK merges it in, the caller's wins
@@ -93,22 +93,22 @@ class StainlessAdapter:
         model, attributes = route.read_request(body)
         endpoint = self.endpoint(instance)
         headers = options.headers
-        raw = is_mapping(headers) and headers.get(RAW_RESPONSE_HEADER) is not None
+        stream = kwargs.get("stream")
         spec = CallSpec(
-            operation=route.operation,
-            provider=endpoint.provider,
-            request_model=model,
-            attributes=attributes,
-            server_address=endpoint.address,
-            server_port=endpoint.port,
-            stream=bool(kwargs.get("stream", False)),
-            raw=raw,
-            read_response=route.read_response,
+            route.operation,
+            endpoint.provider,
+            model,
+            attributes,
+            endpoint.address,
+            endpoint.port,
+            bool(stream),
+            # with_raw_response: the app parses (or not) later
+            bool(headers) and is_mapping(headers) and headers.get(RAW_RESPONSE_HEADER) is not None,
+            route.read_response,
+            route.new_stream_state if stream else None,
             billable=route.billable,
             client=instance,
         )
-        if spec.stream:
-            spec.new_stream_state = route.new_stream_state
         if route.prepare is not None:
             new_options = route.prepare(options, spec, self.settings)
             if new_options is not None:

@@ -65,9 +65,13 @@ class Tracker:
             return True
 
     def result(self) -> tuple[Any, Any]:
-        tail = self.tail
-        while tail:
-            self.process(tail.popleft())
+        process = self._state.process
+        for chunk in self.tail:  # the same guard as ``process``, without a call per chunk
+            try:
+                process(chunk)
+            except Exception:
+                log_internal_error("reading a stream chunk")
+        self.tail.clear()
         return self._state.result()
 
 

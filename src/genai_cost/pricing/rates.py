@@ -13,7 +13,7 @@ billed at its parent's price (cache reads of a model with no cache price are pla
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from genai_cost.usage import Cost, Usage
 
@@ -59,29 +59,31 @@ class Rates:
     def cost(self, usage: Usage) -> Cost:
         inp = usage.input_tokens or 0
         out = usage.output_tokens or 0
-        cache_read = usage.cache_read_tokens or 0
-        w5 = usage.cache_creation_5m_tokens or 0
-        w1 = usage.cache_creation_1h_tokens or 0
-        writes = usage.cache_creation_tokens or 0
-        if writes < w5 + w1:  # only the TTL split was reported
-            writes = w5 + w1
-
         read_cost = write_cost = 0.0
         taken = 0  # input tokens billed under a cache price
-        if self.cache_read is not None:
+        cache_read = usage.cache_read_tokens
+        if cache_read and self.cache_read is not None:
             read_cost = cache_read * self.cache_read
             taken = cache_read
-        written = 0
-        if self.cache_write_1h is not None:
-            write_cost += w1 * self.cache_write_1h
-            written += w1
-        if self.cache_write_5m is not None:
-            write_cost += w5 * self.cache_write_5m
-            written += w5
-        if self.cache_write is not None:
-            write_cost += (writes - written) * self.cache_write
-            written = writes
-        taken += written
+        writes = usage.cache_creation_tokens or 0
+        w5 = usage.cache_creation_5m_tokens
+        w1 = usage.cache_creation_1h_tokens
+        if writes or w5 or w1:  # most calls write no cache: skip the TTL split
+            w5 = w5 or 0
+            w1 = w1 or 0
+            if writes < w5 + w1:  # only the TTL split was reported
+                writes = w5 + w1
+            written = 0
+            if self.cache_write_1h is not None:
+                write_cost += w1 * self.cache_write_1h
+                written += w1
+            if self.cache_write_5m is not None:
+                write_cost += w5 * self.cache_write_5m
+                written += w5
+            if self.cache_write is not None:
+                write_cost += (writes - written) * self.cache_write
+                written = writes
+            taken += written
         uncached = inp - taken
         if uncached < 0:
             # The instrumentation reported input without its cache tokens (pre-semconv Anthropic
@@ -89,16 +91,15 @@ class Rates:
             uncached = inp
         input_cost = uncached * self.input if self.input is not None else 0.0
         if self.input_audio is not None:
-            # Read only when the model prices audio apart; Usage gains the field when an adapter
-            # reports the audio part of the prompt (getattr: older Usage has no such field).
-            audio = getattr(usage, "input_audio_tokens", None) or 0
+            # Read only when the model prices audio apart (the audio part of the prompt).
+            audio = usage.input_audio_tokens or 0
             if 0 < audio <= uncached:
                 input_cost += audio * (self.input_audio - (self.input or 0.0))
 
         output_cost = 0.0
         if self.output is not None:
-            reasoning = usage.reasoning_tokens or 0
-            if self.reasoning is not None and reasoning:
+            reasoning = usage.reasoning_tokens
+            if reasoning and self.reasoning is not None:
                 plain = out - reasoning
                 if plain < 0:  # reasoning reported outside the output count
                     plain = out
@@ -111,11 +112,11 @@ class Rates:
         read_usd = read_cost / PER
         write_usd = write_cost / PER
         return Cost(
-            total=input_usd + output_usd + read_usd + write_usd + self.request,
-            input=input_usd,
-            output=output_usd,
-            cache_read=read_usd,
-            cache_write=write_usd,
+            input_usd + output_usd + read_usd + write_usd + self.request,
+            input_usd,
+            output_usd,
+            read_usd,
+            write_usd,
         )
 
 
@@ -166,6 +167,13 @@ class Schedule:
     periods: tuple[Period, ...]
     fixed: Banded | None
     origin: str  # where the price came from, for logs and debugging
+    # The one rate set of a model whose prices never change nor depend on prompt size (most models):
+    # then pricing a call is Rates.cost alone.
+    simple: Rates | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.fixed is not None and not self.fixed.bands:
+            object.__setattr__(self, "simple", self.fixed.base)
 
     @classmethod
     def constant(cls, prices: Banded, origin: str) -> Schedule:
@@ -189,7 +197,10 @@ class Schedule:
         return self.periods[0].prices
 
     def cost(self, usage: Usage, when: float | None) -> Cost:
-        return self.prices_at(when).rates_for(usage.input_tokens).cost(usage)
+        if self.simple is not None:
+            return self.simple.cost(usage)
+        prices = self.fixed if self.fixed is not None else self.prices_at(when)
+        return prices.rates_for(usage.input_tokens).cost(usage)
 
     def scaled(self, factor: float, origin: str) -> Schedule:
         periods = tuple(Period(p.kind, p.start, p.end, p.prices.scaled(factor)) for p in self.periods)
