@@ -323,7 +323,7 @@ def main() -> None:
     parser.add_argument("--no-peers", action="store_true")
     parser.add_argument("--peers", help="comma-separated subset of: " + ",".join(p.name for p in peers.PEERS))
     parser.add_argument(
-        "--skip", default="", help="comma-separated: overhead,isolated,startup,memory,pricing,store"
+        "--skip", default="", help="comma-separated: overhead,isolated,opcodes,startup,memory,pricing,store"
     )
     parser.add_argument("--memory-calls", type=int)
     args = parser.parse_args()
@@ -413,27 +413,38 @@ def main() -> None:
                 "\n\\* forced past a declared SDK range: " + "; ".join(f"{k}: {v}" for k, v in forced.items())
             )
             say(md[-1])
-    if "isolated" not in skip:
-        say("isolated: genai-cost and the floor around a replay of the patched SDK method")
+    sections = (
+        (
+            "isolated",
+            "isolated: genai-cost and the floor around a replay of the patched SDK method",
+            ["isolated.py", *(["--blocks", "5", "--calls", "1000"] if quick else [])],
+            "Isolated: genai-cost and the floor without the SDK's work (isolated.py; thread-CPU us per "
+            "call over the replay alone, fastest of alternating blocks)",
+        ),
+        (
+            "opcodes",
+            "opcodes: bytecodes run per call, genai-cost and the floor (exact, not timed)",
+            ["opcodes.py"],
+            "Bytecodes per call (opcodes.py; counted around the same replay, the replay's own left out)",
+        ),
+    )
+    for key, announce, command, title in sections:
+        if key in skip:
+            continue
+        say(announce)
         proc = subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "isolated.py"),
-                *(["--blocks", "5", "--calls", "1000"] if quick else []),
-            ],
+            [sys.executable, str(HERE / command[0]), *command[1:]],
             env=worker_env(OURS),
             capture_output=True,
             text=True,
             timeout=1800,
         )
-        text = (
-            "\n### Isolated: genai-cost and the floor without the SDK's work (isolated.py; thread-CPU us per "
-            "call over the replay alone, fastest of alternating blocks)\n\n"
-            + (proc.stdout.strip() if proc.returncode == 0 else f"failed: {proc.stderr.strip()[-500:]}")
+        text = f"\n### {title}\n\n" + (
+            proc.stdout.strip() if proc.returncode == 0 else f"failed: {proc.stderr.strip()[-500:]}"
         )
         md.append(text)
         say(text)
-        report["isolated"] = proc.stdout if proc.returncode == 0 else {"error": proc.stderr[-500:]}
+        report[key] = proc.stdout if proc.returncode == 0 else {"error": proc.stderr[-500:]}
     if "startup" not in skip:
         import startup
 
