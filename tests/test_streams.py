@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import anthropic
@@ -17,7 +17,7 @@ from genai_cost.config import Settings
 from genai_cost.instrumentation import streams
 from genai_cost.instrumentation.anthropic import AnthropicInstrumentor, MessagesStreamState
 from genai_cost.instrumentation.core import CallSpec
-from genai_cost.instrumentation.fields import fields_of, get
+from genai_cost.instrumentation.fields import as_int, as_str_tuple, choice_count, fields_of, get, read_params
 from genai_cost.instrumentation.openai import ChatStreamState, OpenAIInstrumentor
 
 MESSAGES = [{"role": "user", "content": "Write a long answer about rate limiters please"}]
@@ -240,6 +240,33 @@ def test_fields_reads_models_dicts_extras_properties_and_slots() -> None:
     assert get({"tokens": 1}, "tokens") == 1 and get(None, "tokens") is None
     assert get(_Slotted(), "tokens") == 5 and fields_of(_Slotted()).get("tokens") == 5
     assert fields_of(None).get("tokens") is None
+
+
+def test_read_params_takes_only_set_parameters_it_can_record() -> None:
+    table = {
+        "max_tokens": ("max", as_int),
+        "stop": ("stop", as_str_tuple),
+        "n": ("n", choice_count),
+    }
+    body = {"model": "m", "max_tokens": 5, "stop": ["a", 1], "n": 1, "messages": []}
+    assert read_params(body, table) == {"max": 5}  # a mixed stop list and n=1 are left out
+    assert read_params({"max_tokens": None, "stop": ("x",), "n": 3}, table) == {"stop": ("x",), "n": 3}
+    assert read_params({"max_tokens": True}, table) == {}  # a bool is not a token count
+
+    class Body(Mapping[str, Any]):  # a Mapping that is not a dict, as an SDK may pass
+        def __init__(self, data: dict[str, Any]) -> None:
+            self._data = data
+
+        def __getitem__(self, key: str) -> Any:
+            return self._data[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self._data)
+
+        def __len__(self) -> int:
+            return len(self._data)
+
+    assert read_params(Body({"max_tokens": 7, "other": 1}), table) == {"max": 7}
 
 
 def test_tail_is_read_at_the_end_in_order() -> None:

@@ -72,9 +72,9 @@ def _output_type(mime_type: Any) -> str | None:
 
 
 def _stop(value: Any) -> tuple[str, ...] | None:
-    # A list subclass or str enums from a typed config are taken as the plain values they are.
+    # isinstance, not type(): a typed config may hold list or str subclasses.
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
-        return tuple(str(item) for item in value)
+        return tuple(value)
     return None
 
 
