@@ -97,13 +97,28 @@ def block_us(call: Callable[[], None], calls: int) -> float:
     return (clock() - start) / calls / 1000
 
 
-def measure(scenario: scenarios.Scenario, floor: worker.Floor, calls: int, blocks: int) -> dict[str, float]:
+def set_up(names: list[str]) -> tuple[list[scenarios.Scenario], worker.Floor]:
+    """The scenarios named, genai-cost instrumenting their SDKs, and the floor, on shared providers."""
+    wanted = [scenarios.SCENARIOS_BY_NAME[name] for name in names]
+    tracer_provider, meter_provider, worker._EXPORTER = worker.make_providers()
+    for scenario in wanted:
+        scenario.build()()
+    worker.instrument_genai_cost(sorted({s.provider for s in wanted}), tracer_provider, meter_provider)
+    return wanted, worker.Floor(meter_provider)
+
+
+def record(scenario: scenarios.Scenario) -> tuple[Replay, Any]:
+    """The scenario's replay and the span genai-cost makes around it (the floor copies its attributes)."""
     replay = Replay(scenario)
     provider = worker._tracer_provider()
     provider.force_flush()
     replay.instrumented()
     provider.force_flush()
-    span = worker._EXPORTER.last
+    return replay, worker._EXPORTER.last
+
+
+def measure(scenario: scenarios.Scenario, floor: worker.Floor, calls: int, blocks: int) -> dict[str, float]:
+    replay, span = record(scenario)
     modes = {
         "baseline": replay.plain,
         "floor": floor.wrap(replay.plain, span, bool(scenario.chunks)),
@@ -133,12 +148,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--blocks", type=int, default=9)
     args = parser.parse_args()
-    wanted = [scenarios.SCENARIOS_BY_NAME[name] for name in args.scenarios]
-    tracer_provider, meter_provider, worker._EXPORTER = worker.make_providers()
-    for scenario in wanted:
-        scenario.build()()
-    worker.instrument_genai_cost(sorted({s.provider for s in wanted}), tracer_provider, meter_provider)
-    floor = worker.Floor(meter_provider)
+    wanted, floor = set_up(args.scenarios)
     print(
         "| scenario | replayed SDK method us | floor us | genai-cost us | genai-cost - floor us | ÷ floor |"
     )

@@ -27,7 +27,6 @@ sys.path.insert(0, str(HERE))
 
 import isolated  # noqa: E402
 import scenarios  # noqa: E402
-import worker  # noqa: E402
 
 CALLS = 20  # the count is exact per call; a few calls only average out first-call effects
 
@@ -69,12 +68,7 @@ def main() -> None:
     parser.add_argument("scenarios", nargs="*", default=[s.name for s in scenarios.SCENARIOS])
     parser.add_argument("--top", type=int, default=0, help="also list genai-cost's N costliest functions")
     args = parser.parse_args()
-    wanted = [scenarios.SCENARIOS_BY_NAME[name] for name in args.scenarios]
-    tracer_provider, meter_provider, worker._EXPORTER = worker.make_providers()
-    for scenario in wanted:
-        scenario.build()()
-    worker.instrument_genai_cost(sorted({s.provider for s in wanted}), tracer_provider, meter_provider)
-    floor = worker.Floor(meter_provider)
+    wanted, floor = isolated.set_up(args.scenarios)
     print(
         "| scenario | floor bytecodes | genai-cost bytecodes | of which genai-cost's modules "
         "| ÷ floor | floor calls | genai-cost calls |"
@@ -82,11 +76,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     tops = []
     for scenario in wanted:
-        replay = isolated.Replay(scenario)
-        tracer_provider.force_flush()
-        replay.instrumented()
-        tracer_provider.force_flush()
-        floor_call = floor.wrap(replay.plain, worker._EXPORTER.last, bool(scenario.chunks))
+        replay, span = isolated.record(scenario)
+        floor_call = floor.wrap(replay.plain, span, bool(scenario.chunks))
         base, ours, theirs = count(replay.plain), count(replay.instrumented), count(floor_call)
 
         def per_call(counter: Counter[str], minus: Counter[str]) -> float:

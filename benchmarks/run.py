@@ -491,21 +491,16 @@ def main() -> None:
                 )
         md.append(text)
         say(text)
-    if "pricing" not in skip:
-        say("pricing: benchmarks/bench_pricing.py")
-        out = run_script(
-            [str(HERE / "bench_pricing.py"), "--calls", "5000" if quick else "20000"], timeout=300
-        )
-        report["pricing"] = out
-        md.append(f"\n### Pricing (benchmarks/bench_pricing.py)\n\n```\n{out}\n```")
-        say(md[-1])
-    if "store" not in skip:
-        say("store: benchmarks/bench_store.py")
-        out = run_script(
-            [str(HERE / "bench_store.py"), "--spans", "10240" if quick else "51200"], timeout=300
-        )
-        report["store"] = out
-        md.append(f"\n### Local store writer (benchmarks/bench_store.py)\n\n```\n{out}\n```")
+    for key, script, title, size_option in (
+        ("pricing", "bench_pricing.py", "Pricing", ("--calls", "5000" if quick else "20000")),
+        ("store", "bench_store.py", "Local store writer", ("--spans", "10240" if quick else "51200")),
+    ):
+        if key in skip:
+            continue
+        say(f"{key}: benchmarks/{script}")
+        out = run_script([str(HERE / script), *size_option], timeout=300)
+        report[key] = out
+        md.append(f"\n### {title} (benchmarks/{script})\n\n```\n{out}\n```")
         say(md[-1])
 
     elapsed = time.perf_counter() - started

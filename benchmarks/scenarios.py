@@ -271,13 +271,18 @@ def openai_stream(chunks: int) -> Callable[[], Any]:
             stream=True,
             stream_options={"include_usage": True},
         )
-        count = 0
-        for _ in stream:
-            count += 1
-        stream.close()
-        return count
+        return _drain(stream)
 
     return call
+
+
+def _drain(stream: Any) -> int:
+    """Read a stream to its end as an app does, close it, and say how many chunks it had."""
+    count = 0
+    for _ in stream:
+        count += 1
+    stream.close()
+    return count
 
 
 def anthropic_messages() -> Callable[[], Any]:
@@ -305,11 +310,7 @@ def anthropic_stream(deltas: int) -> Callable[[], Any]:
             stop_sequences=STOP,
             stream=True,
         )
-        count = 0
-        for _ in stream:
-            count += 1
-        stream.close()
-        return count
+        return _drain(stream)
 
     return call
 

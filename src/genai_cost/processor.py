@@ -64,15 +64,12 @@ def apply_cost(
     (not priced), then adds the span attributes (cost parts, or ``genai_cost.unpriced=True``) to
     ``out`` (None for a span that is not recording). Nothing happens for empty usage.
     """
-    if usage.input_tokens is None and usage.output_tokens is None:
+    if usage.empty:
         return None
     cost = get_price_book().price(provider, model, usage, when) if model else None
     _record(instruments, metric_attributes, provider, model, cost)
     if out is not None:
-        if cost is not None:
-            cost.put_attributes(out)
-        else:
-            out.update(_UNPRICED_ATTRIBUTES)
+        _put_span_attributes(out, cost)
     return cost
 
 
@@ -90,11 +87,18 @@ def _record(
         get_price_book().warn_unpriced(provider, model)
 
 
-_UNPRICED_ATTRIBUTES: Mapping[str, Any] = {sc.GENAI_COST_UNPRICED: True}
+def _put_span_attributes(out: dict[str, Any], cost: Cost | None) -> None:
+    """The cost parts, or ``genai_cost.unpriced=True`` when no price is known."""
+    if cost is not None:
+        cost.put_attributes(out)
+    else:
+        out[sc.GENAI_COST_UNPRICED] = True
 
 
-def _span_attributes(cost: Cost | None) -> Mapping[str, Any]:
-    return cost.to_attributes() if cost is not None else _UNPRICED_ATTRIBUTES
+def _span_attributes(cost: Cost | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _put_span_attributes(out, cost)
+    return out
 
 
 class CostSpanProcessor(SpanProcessor):

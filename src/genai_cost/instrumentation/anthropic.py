@@ -96,25 +96,18 @@ def messages_usage(usage: Any) -> Usage | None:
     iterations = fields.get("iterations")
     compactions = [i for i in iterations if get(i, "type") == "compaction"] if iterations else None
     if not compactions:  # the usual case: read the fields once, no sums (this is on every call)
-        uncached = fields.get("input_tokens")
-        uncached = uncached if type(uncached) is int else None
-        cache_read = fields.get("cache_read_input_tokens")
-        cache_read = cache_read if type(cache_read) is int else None
-        cache_creation = fields.get("cache_creation_input_tokens")
-        cache_creation = cache_creation if type(cache_creation) is int else None
-        output = fields.get("output_tokens")
-        split = fields.get("cache_creation")
-        if split is not None:
-            split = fields_of(split)
-        details = fields.get("output_tokens_details")
+        uncached = as_int(fields.get("input_tokens"))
+        cache_read = as_int(fields.get("cache_read_input_tokens"))
+        cache_creation = as_int(fields.get("cache_creation_input_tokens"))
+        split = fields_of(fields.get("cache_creation"))
         return Usage(
-            None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
-            output if type(output) is int else None,
-            cache_read,
-            cache_creation,
-            None if split is None else as_int(split.get("ephemeral_5m_input_tokens")),
-            None if split is None else as_int(split.get("ephemeral_1h_input_tokens")),
-            None if details is None else as_int(get(details, "thinking_tokens")),
+            input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
+            output_tokens=as_int(fields.get("output_tokens")),
+            cache_read_tokens=cache_read,
+            cache_creation_tokens=cache_creation,
+            cache_creation_5m_tokens=as_int(split.get("ephemeral_5m_input_tokens")),
+            cache_creation_1h_tokens=as_int(split.get("ephemeral_1h_input_tokens")),
+            reasoning_tokens=as_int(get(fields.get("output_tokens_details"), "thinking_tokens")),
         )
     parts = [usage, *compactions]
     uncached = _total(parts, "input_tokens")
@@ -133,11 +126,11 @@ def messages_usage(usage: Any) -> Usage | None:
 
 def _response_attributes(message_id: Any, model: Any, stop_reason: Any) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
-    if message_id and type(message_id) is str:
+    if as_str(message_id):
         attributes[sc.GEN_AI_RESPONSE_ID] = message_id
-    if model and type(model) is str:
+    if as_str(model):
         attributes[sc.GEN_AI_RESPONSE_MODEL] = model
-    if stop_reason and type(stop_reason) is str:
+    if as_str(stop_reason):
         attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (stop_reason,)
     return attributes
 
@@ -176,8 +169,7 @@ class MessagesStreamState:
                 self.usage[name] = value
 
     def process(self, event: Any) -> bool:
-        # Events are SDK models whose ``type`` is always set: a plain attribute read.
-        kind = getattr(event, "type", None) or get(event, "type")
+        kind = get(event, "type")
         if kind == "message_delta":
             self.final = True
             fields = fields_of(event)

@@ -226,7 +226,7 @@ class Invocation:
             out[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk
         if incomplete:
             out[sc.GENAI_COST_STREAM_INCOMPLETE] = True
-        if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+        if usage is None or usage.empty:
             if (spec.stream or spec.raw) and error is None:
                 # The provider sent no usage: leave the token numbers out (never a silent zero).
                 out[sc.GENAI_COST_USAGE_MISSING] = True

@@ -85,7 +85,7 @@ class StainlessAdapter:
         if options.method not in ("post", "POST"):
             return None
         body = options.json_data
-        if type(body) is not dict and not is_mapping(body):
+        if not is_mapping(body):
             body = {}
         extra = getattr(options, "extra_json", None)
         if extra and is_mapping(extra):  # extra_body: the SDK merges it in, the caller's wins

@@ -65,12 +65,8 @@ class Tracker:
             return True
 
     def result(self) -> tuple[Any, Any]:
-        process = self._state.process
-        for chunk in self.tail:  # the same guard as ``process``, without a call per chunk
-            try:
-                process(chunk)
-            except Exception:
-                log_internal_error("reading a stream chunk")
+        for chunk in self.tail:
+            self.process(chunk)
         self.tail.clear()
         return self._state.result()
 
