@@ -7,7 +7,9 @@ format carries: ``promptTokenCount`` includes ``cachedContentTokenCount``; ``tho
 billed as output but sits outside ``candidatesTokenCount``; ``promptTokensDetails`` splits the prompt
 by modality (TEXT, AUDIO, VIDEO); every chunk of a stream
 (``:streamGenerateContent?alt=sse``) carries the usage so far, the last one the totals. Zero counts are
-left out, as the API does.
+left out, as the API does. A request that declares functions (``functionDeclarations``) is answered
+with a call to the first one, unless its last turn already answers a call: enough for google-genai's
+automatic function calling to send a second request.
 """
 
 from __future__ import annotations
@@ -144,8 +146,11 @@ class GeminiFormat:
         response_id = new_id("", 22)
         words = rules.deltas(tokens.output_tokens, text.digest)
 
+        call = _function_call(body)
+
         def response(parts: list[str], candidates: int, finish_reason: str | None) -> dict[str, Any]:
-            candidate: dict[str, Any] = {"content": {"parts": [{"text": "".join(parts)}], "role": "model"}}
+            content = [{"functionCall": call}] if call else [{"text": "".join(parts)}]
+            candidate: dict[str, Any] = {"content": {"parts": content, "role": "model"}}
             if finish_reason:
                 candidate["finishReason"] = finish_reason
             candidate["index"] = 0
@@ -161,7 +166,9 @@ class GeminiFormat:
                 model=model, response_id=response_id, body=response(words, len(words), finish), tokens=tokens
             )
         events: list[SSEEvent] = []
-        for start in range(0, len(words), _WORDS_PER_CHUNK):
+        if call:  # a function call comes whole, in one chunk
+            events.append((None, response(words, len(words), finish)))
+        for start in range(0, 0 if call else len(words), _WORDS_PER_CHUNK):
             chunk = words[start : start + _WORDS_PER_CHUNK]
             done = start + _WORDS_PER_CHUNK >= len(words)
             events.append((None, response(chunk, start + len(chunk), finish if done else None)))
@@ -225,3 +232,22 @@ class GeminiFormat:
 
     def stream_error(self, endpoint: str, status: int, message: str, sent: int) -> list[SSEEvent]:
         return [(None, self.error_body(status, message))]
+
+
+def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A call to the first declared function, or None: no functions, or the last turn answers one."""
+    declared = [
+        declaration
+        for tool in body.get("tools") or ()
+        if isinstance(tool, dict)
+        for declaration in tool.get("functionDeclarations") or tool.get("function_declarations") or ()
+        if isinstance(declaration, dict) and declaration.get("name")
+    ]
+    if not declared:
+        return None
+    contents = body.get("contents") or ()
+    last = contents[-1] if contents and isinstance(contents[-1], dict) else {}
+    for part in last.get("parts") or ():
+        if isinstance(part, dict) and ("functionResponse" in part or "function_response" in part):
+            return None
+    return {"name": declared[0]["name"], "args": {}}

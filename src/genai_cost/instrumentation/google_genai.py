@@ -25,7 +25,8 @@ prompt, candidates, tool-use prompt and thoughts tokens):
   and the price book has no cached-audio rate yet ($0.10 on 2.5 Flash), so a call whose audio was
   served from the cache is mispriced (the audio surcharge lands on cache-read tokens).
 - A stream's chunks carry cumulative usage: the last one wins, never a sum. When automatic function
-  calling makes several requests inside one stream, each request's final usage is added once. The app
+  calling makes several requests inside one stream, each request's final usage is added once
+  (google-genai 1.8 keeps the first request's chunks from the app, so there it is not counted). The app
   gets what the SDK gives it, a generator (sync) or an async generator (``await``-ed, async), yielding
   the SDK's own chunk objects.
 - ``count_tokens`` costs nothing: its count goes on the span as a pre-estimate, not into the token
@@ -33,18 +34,26 @@ prompt, candidates, tool-use prompt and thoughts tokens):
 - ``embed_content`` may carry no usage (the Gemini API often sends none): then no token numbers are
   recorded and the gap is marked, never a zero.
 
-Known limit: non-stream ``generate_content`` with automatic function calling returns only the last
-request's response, so only that request's usage is visible here.
+Automatic function calling: with Python functions among its tools, non-stream ``generate_content``
+sends one request per round of calls and returns the last response only, whose usage is that
+request's alone. Every request goes through the private ``Models._generate_content``, so that method
+is wrapped too, lightly: for a call that may loop (``CallSpec.on_start`` registers its span), each
+request's usage is kept, and the span gets their sum. On an SDK without that method the span keeps
+the last request's usage, as before.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from functools import reduce
 from typing import Any
 
 import wrapt
+from opentelemetry import trace
 
 from genai_cost import semconv as sc
+from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
 from genai_cost.instrumentation import providers, streams
 from genai_cost.instrumentation.base import GenAICostInstrumentor
@@ -234,17 +243,21 @@ def read_embed_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
 class ContentStreamState:
     """Chunks of ``generate_content_stream``: counts, ids and finish reasons, never text.
 
-    Usage is cumulative within one request, so the latest replaces the previous. A chunk with a new
-    response id after a finished one starts another request (automatic function calling): the
-    finished request's usage is kept and the new one's added once it is known. (Automatic
-    continuation keeps finish reasons clear between its hops and already sums their usage.)
+    Usage is cumulative within one request, so the latest replaces the previous. A chunk after a
+    finished request starts another (automatic function calling): the finished request's usage is
+    kept and the new one's added once it is known. A request has finished once a candidate reports
+    a finish reason; a later chunk with the same response id still belongs to it (other candidates).
+    SDKs before 1.29 surface no response id: a request has then finished once every candidate of a
+    chunk has. (Automatic continuation keeps finish reasons clear between its hops and already sums
+    their usage.)
     """
 
-    __slots__ = ("done", "finish_reasons", "finished_id", "model", "response_id", "usage")
+    __slots__ = ("done", "finish_reasons", "finished", "finished_id", "model", "response_id", "usage")
 
     def __init__(self) -> None:
         self.done: Usage | None = None  # usage of the requests already finished
         self.usage: Usage | None = None  # latest usage of the current request
+        self.finished = False  # the current request has finished
         self.finished_id: str | None = None
         self.response_id: str | None = None
         self.model: str | None = None
@@ -252,8 +265,8 @@ class ContentStreamState:
 
     def process(self, chunk: Any) -> bool:
         response_id = as_str(get(chunk, "response_id"))
-        if self.finished_id is not None and response_id != self.finished_id:
-            self.done, self.usage, self.finished_id = _add(self.done, self.usage), None, None
+        if self.finished and (response_id is None or response_id != self.finished_id):
+            self.done, self.usage, self.finished = _add(self.done, self.usage), None, False
         if response_id:
             self.response_id = response_id
         model = as_str(get(chunk, "model_version"))
@@ -262,16 +275,65 @@ class ContentStreamState:
         usage = content_usage(get(chunk, "usage_metadata"))
         if usage is not None:
             self.usage = usage
-        for candidate in get(chunk, "candidates") or ():
-            reason = _finish_reason(candidate)
-            if reason:
-                self.finish_reasons.append(reason)
-                self.finished_id = response_id
+        candidates = get(chunk, "candidates") or ()
+        reasons = [reason for candidate in candidates if (reason := _finish_reason(candidate))]
+        if reasons:
+            self.finish_reasons.extend(reasons)
+            if response_id is not None or len(reasons) == len(candidates):
+                self.finished, self.finished_id = True, response_id
         return True
 
     def result(self) -> tuple[Usage | None, dict[str, Any]]:
         attributes = _response_attributes(self.response_id, self.model, self.finish_reasons)
         return _add(self.done, self.usage), attributes
+
+
+# --- automatic function calling ---------------------------------------------------------------------
+# Span of a call that may loop -> usage of each request it sent so far. Weak keys: an entry left by a
+# call that raised goes with its span.
+_REQUESTS: weakref.WeakKeyDictionary[Any, list[Usage | None]] = weakref.WeakKeyDictionary()
+_REQUEST_METHOD = "_generate_content"  # what the SDK's function-calling loop calls once per request
+
+
+def may_call_functions(config: Any) -> bool:
+    """Python functions among the tools: the SDK may then call them and send more requests."""
+    tools = get(config, "tools")
+    return isinstance(tools, list) and any(callable(tool) for tool in tools)
+
+
+def _watch_requests(span: trace.Span) -> None:
+    _REQUESTS[span] = []
+
+
+def _note_request(response: Any) -> None:
+    if not _REQUESTS:  # no call that may loop is in flight: the usual case costs one check
+        return
+    try:
+        requests = _REQUESTS.get(trace.get_current_span())
+        if requests is not None:
+            requests.append(content_usage(get(response, "usage_metadata")))
+    except Exception:
+        log_internal_error("reading a function-calling request")
+
+
+def _request_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    response = wrapped(*args, **kwargs)
+    _note_request(response)
+    return response
+
+
+async def _async_request_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    response = await wrapped(*args, **kwargs)
+    _note_request(response)
+    return response
+
+
+def _all_requests(span: trace.Span, usage: Usage | None) -> Usage | None:
+    """The summed usage of every request the call sent, when there was more than one."""
+    requests = _REQUESTS.pop(span, None)
+    if requests is None or len(requests) < 2:
+        return usage
+    return reduce(_add, requests)
 
 
 # --- the adapter ------------------------------------------------------------------------------------
@@ -291,6 +353,8 @@ class GoogleGenAIAdapter:
         self.read_response = read_response
         self.stream = stream
         self.billable = billable
+        # Non-stream generate_content: the one call that returns only its last request's response.
+        self.loops = operation == sc.OP_GENERATE_CONTENT and not stream
 
     def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec | None:
         config = kwargs.get("config")
@@ -306,6 +370,7 @@ class GoogleGenAIAdapter:
             stream=self.stream,
             read_response=self.read_response,
             billable=self.billable,
+            on_start=_watch_requests if self.loops and may_call_functions(config) else None,
         )
 
     def is_stream(self, result: Any) -> bool:
@@ -329,6 +394,8 @@ class GoogleGenAIAdapter:
 
     def _finish(self, invocation: Invocation, result: Any) -> Any:
         usage, attributes = self.read_response(result) if self.read_response else (None, None)
+        if _REQUESTS and self.loops:
+            usage = _all_requests(invocation.span, usage)
         invocation.finish(usage, attributes)
         return result
 
@@ -355,11 +422,13 @@ class GoogleGenAIInstrumentor(GenAICostInstrumentor):
     def _patch(self, telemetry: Telemetry, settings: Settings) -> None:
         from google.genai import models
 
+        wrappers: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            _REQUEST_METHOD: (_request_wrapper, _async_request_wrapper)
+        }
         for name, (operation, reader, stream, billable) in _METHODS.items():
             adapter = GoogleGenAIAdapter(operation, settings, reader, stream, billable)
-            sync_wrapper, async_wrapper = make_wrappers(
-                adapter, telemetry, adapter.on_result, adapter.on_async_result
-            )
+            wrappers[name] = make_wrappers(adapter, telemetry, adapter.on_result, adapter.on_async_result)
+        for name, (sync_wrapper, async_wrapper) in wrappers.items():
             for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
                 current = cls.__dict__.get(name)
                 if current is None or _is_ours(current):
@@ -371,7 +440,7 @@ class GoogleGenAIInstrumentor(GenAICostInstrumentor):
         from google.genai import models
 
         for cls in (models.Models, models.AsyncModels):
-            for name in _METHODS:
+            for name in (*_METHODS, _REQUEST_METHOD):
                 current = cls.__dict__.get(name)
                 if current is not None and _is_ours(current):
                     setattr(cls, name, current.__wrapped__)  # the SDK's own function object
