@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -47,10 +48,39 @@ class StackError(RuntimeError):
     """A stack component could not be built, started or queried."""
 
 
+_LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free on 127.0.0.1 now, for a process started later.
+
+    Drawn below the kernel's ephemeral range: ports there are never handed out for outgoing
+    connections nor port-0 binds, so nothing but an explicit bind can take it before the process
+    does (a port-0 pick could be reused by the next outgoing connection). Never the same port twice
+    in one test run, since several are picked before any is bound.
+    """
+    high = _ephemeral_start() - 1
+    for _ in range(200):
+        port = random.randint(_LOWEST_PORT, high) if high > _LOWEST_PORT else 0
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = int(sock.getsockname()[1])
+        _handed_out.add(port)
+        return port
+    raise StackError("no free port on 127.0.0.1")
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.2) -> T:
