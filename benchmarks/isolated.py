@@ -110,11 +110,16 @@ def set_up(names: list[str]) -> tuple[list[scenarios.Scenario], worker.Floor]:
 def record(scenario: scenarios.Scenario) -> tuple[Replay, Any]:
     """The scenario's replay and the span genai-cost makes around it (the floor copies its attributes)."""
     replay = Replay(scenario)
+    return replay, span_of(replay.instrumented)
+
+
+def span_of(call: Callable[[], Any]) -> Any:
+    """The span one call of ``call`` makes on the shared provider, as exported."""
     provider = worker._tracer_provider()
     provider.force_flush()
-    replay.instrumented()
+    call()
     provider.force_flush()
-    return replay, worker._EXPORTER.last
+    return worker._EXPORTER.last
 
 
 def measure(scenario: scenarios.Scenario, floor: worker.Floor, calls: int, blocks: int) -> dict[str, float]:
@@ -124,6 +129,14 @@ def measure(scenario: scenarios.Scenario, floor: worker.Floor, calls: int, block
         "floor": floor.wrap(replay.plain, span, bool(scenario.chunks)),
         "genai-cost": replay.instrumented,
     }
+    out: dict[str, float] = alternate(modes, calls, blocks)
+    out["attributes"] = len(span.attributes)
+    return out
+
+
+def alternate(modes: dict[str, Callable[[], None]], calls: int, blocks: int) -> dict[str, float]:
+    """Run the modes in alternating blocks (the order rotating) and give each mode's fastest block:
+    ``baseline`` as measured, every other mode over it."""
     gc.collect()
     gc.freeze()
     samples: dict[str, list[float]] = {name: [] for name in modes}
@@ -138,7 +151,6 @@ def measure(scenario: scenarios.Scenario, floor: worker.Floor, calls: int, block
     base = min(samples["baseline"])
     out = {name: min(values) - base for name, values in samples.items() if name != "baseline"}
     out["baseline"] = base
-    out["attributes"] = len(span.attributes)
     return out
 
 

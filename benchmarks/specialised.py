@@ -17,7 +17,6 @@ the attributes genai-cost's span does.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import time
 from collections.abc import Callable
@@ -131,11 +130,7 @@ def main() -> None:
     def specialised_call() -> None:
         replay.consume(specialised(replay.method, replay.instance, replay.args, dict(replay.kwargs)))
 
-    provider = worker._tracer_provider()
-    provider.force_flush()
-    specialised_call()
-    provider.force_flush()
-    ours, theirs = dict(span.attributes), dict(worker._EXPORTER.last.attributes)
+    ours, theirs = dict(span.attributes), dict(isolated.span_of(specialised_call).attributes)
     if ours != theirs:
         keys = sorted(set(ours) | set(theirs))
         differ = {k: (ours.get(k), theirs.get(k)) for k in keys if ours.get(k) != theirs.get(k)}
@@ -148,25 +143,15 @@ def main() -> None:
         "specialised": specialised_call,
     }
     counts = {name: opcodes.count(call) for name, call in modes.items()}
-    gc.collect()
-    gc.freeze()
-    samples: dict[str, list[float]] = {name: [] for name in modes}
-    for call in modes.values():  # warm-up
-        isolated.block_us(call, args.calls // 4)
-    for block in range(args.blocks):  # alternating blocks, the order rotating, as in isolated.py
-        names = list(modes)
-        shift = block % len(names)
-        for name in names[shift:] + names[:shift]:
-            samples[name].append(isolated.block_us(modes[name], args.calls))
-    base = min(samples["baseline"])
-    floor_us = min(samples["floor"]) - base
+    over = isolated.alternate(modes, args.calls, args.blocks)
+    floor_us = over["floor"]
     base_ops = sum(counts["baseline"].opcodes.values())
     floor_ops = sum(counts["floor"].opcodes.values()) - base_ops
     print(f"{scenario.title}: {len(span.attributes)} span attributes, the same in every mode")
     print("| mode | us over the replay | - floor us | ÷ floor | bytecodes over the replay | ÷ floor |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in ("floor", "genai-cost", "specialised"):
-        us = min(samples[name]) - base
+        us = over[name]
         ops = sum(counts[name].opcodes.values()) - base_ops
         print(
             f"| {name} | {us:.1f} | {us - floor_us:.1f} | {us / floor_us:.2f} "

@@ -168,10 +168,11 @@ class GeminiFormat:
         events: list[SSEEvent] = []
         if call:  # a function call comes whole, in one chunk
             events.append((None, response(words, len(words), finish)))
-        for start in range(0, 0 if call else len(words), _WORDS_PER_CHUNK):
-            chunk = words[start : start + _WORDS_PER_CHUNK]
-            done = start + _WORDS_PER_CHUNK >= len(words)
-            events.append((None, response(chunk, start + len(chunk), finish if done else None)))
+        else:
+            for start in range(0, len(words), _WORDS_PER_CHUNK):
+                chunk = words[start : start + _WORDS_PER_CHUNK]
+                done = start + _WORDS_PER_CHUNK >= len(words)
+                events.append((None, response(chunk, start + len(chunk), finish if done else None)))
         return Reply(
             model=model, response_id=response_id, events=events, tokens=tokens, events_before_failure=1
         )
