@@ -63,10 +63,13 @@ def _chunk_cost(
 
 
 def measure(tracer_provider: Any, meter_provider: Any, repeats: int = 9) -> dict[str, Any]:
+    from opentelemetry import context as otel_context
+
     from genai_cost.config import Settings
     from genai_cost.instrumentation import streams
     from genai_cost.instrumentation.anthropic import MessagesStreamState
-    from genai_cost.instrumentation.core import CallSpec, make_telemetry
+    from genai_cost.instrumentation.contract import NO_REWRITE, Request
+    from genai_cost.instrumentation.core import make_telemetry
     from genai_cost.instrumentation.openai import ChatStreamState
 
     telemetry = make_telemetry(Settings(), tracer_provider, meter_provider)
@@ -80,15 +83,12 @@ def measure(tracer_provider: Any, meter_provider: Any, repeats: int = 9) -> dict
         new_state = states[provider]
 
         def instrumented(chunks: list[Any], provider: str = provider, new_state: Any = new_state) -> None:
-            spec = CallSpec(
-                operation="chat",
-                provider=provider,
-                request_model=models[provider],
-                attributes={},
-                stream=True,
+            request = Request(
+                operation="chat", provider=provider, model=models[provider], attributes={}, stream=True
             )
-            invocation = telemetry.start(spec)
-            for _ in streams.iterate(iter(chunks), invocation, streams.Tracker(new_state(spec))):
+            invocation = telemetry.start(request, NO_REWRITE, otel_context.get_current())
+            watch = streams.StreamWatch(invocation, new_state(request, NO_REWRITE))
+            for _ in streams.iterate(iter(chunks), watch):
                 pass
 
         def plain(chunks: list[Any]) -> None:

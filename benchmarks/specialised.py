@@ -39,8 +39,8 @@ def make_specialised(instruments: Any, model: str) -> Callable[..., Any]:
     from opentelemetry.trace import SpanKind
 
     from genai_cost import semconv as sc
+    from genai_cost._otel_compat import suppressed as _suppressed
     from genai_cost.context import _TAGS_KEY
-    from genai_cost.instrumentation.core import _suppressed
     from genai_cost.metrics import SCOPE_NAME
     from genai_cost.pricing import get_price_book
 

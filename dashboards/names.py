@@ -50,7 +50,7 @@ LE: Final = "le"
 
 # error_type values that mean "rate limited" across SDKs; the same regex as the recording rule
 # genai_cost:rate_limited:rate5m in prometheus/rules (a test keeps the two equal).
-RATE_LIMITED_ERROR_TYPES: Final = "(?i).*(RateLimit|ResourceExhausted|TooManyRequests).*|429"
+RATE_LIMITED_ERROR_TYPES: Final = sc.RATE_LIMITED_ERROR_TYPES
 
 # --- recording rules of prometheus/rules (see prometheus/README.md) ------------------------------------
 BUDGET_DAILY_USD: Final = "genai_cost:budget_daily_usd"

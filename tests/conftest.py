@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import genai_cost._internal as internal
+from genai_cost.instrumentation import deferred
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +63,9 @@ def otel() -> Iterator[Otel]:
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
     yield Otel(tracer_provider, spans, reader, meter_provider)
+    # Streams a test dropped are finished on genai-cost's worker: finish them now, while this test's
+    # providers are still up (as the exit hook does before the SDK shuts down).
+    deferred.finish_all()
     tracer_provider.shutdown()
     meter_provider.shutdown()
 

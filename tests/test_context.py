@@ -151,8 +151,7 @@ def test_baggage_propagation_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from genai_cost import context
 
-    context._baggage_enabled.cache_clear()
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_COST_BAGGAGE", "true")
+    context.configure(baggage=True)
     try:
         with feature("checkout", user_id="u9"):
             assert baggage.get_baggage(sc.FEATURE_NAME) == "checkout"
@@ -161,7 +160,115 @@ def test_baggage_propagation_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
         ctx = baggage.set_baggage(sc.FEATURE_NAME, "checkout")
         assert dict(current_tags(ctx) or {}) == {sc.FEATURE_NAME: "checkout"}
     finally:
-        monkeypatch.delenv("OTEL_INSTRUMENTATION_GENAI_COST_BAGGAGE")
-        context._baggage_enabled.cache_clear()
+        context.configure(baggage=False)
     with feature("checkout"):
         assert baggage.get_baggage(sc.FEATURE_NAME) is None  # off by default
+
+
+# --- generators, shared instances, clashing tags (the adversarial probe's findings) ----------------------
+def _feature_name() -> Any:
+    tags = current_tags()
+    return None if tags is None else tags.get(sc.FEATURE_NAME)
+
+
+def test_decorated_generator_tags_each_step_not_the_caller() -> None:
+    @feature("streaming_answer")
+    def answer() -> Iterator[Any]:
+        yield _feature_name()
+        yield _feature_name()
+        return
+
+    steps = answer()
+    assert next(steps) == "streaming_answer"
+    assert _feature_name() is None  # while the generator is suspended, the caller's tags apply
+    with feature("caller"):
+        assert next(steps) == "streaming_answer"
+        assert _feature_name() == "caller"
+    assert list(steps) == []
+    assert _feature_name() is None
+
+
+async def test_decorated_async_generator_tags_each_step() -> None:
+    @feature("async_answer")
+    async def answer() -> Any:
+        for _ in range(2):
+            await asyncio.sleep(0)
+            yield _feature_name()
+
+    seen = [name async for name in answer()]
+    assert seen == ["async_answer", "async_answer"]
+    assert _feature_name() is None
+
+
+def test_decorated_generator_closed_early_leaves_no_tags() -> None:
+    @feature("gen")
+    def gen() -> Iterator[int]:
+        yield 1
+        yield 2
+
+    steps = gen()
+    next(steps)
+    steps.close()
+    assert _feature_name() is None
+
+
+def test_decorated_generator_calls_are_tagged(instrumented: Any, fake_server: Any) -> None:
+    client = openai.OpenAI(api_key="sk-test", base_url=fake_server.openai_base_url, max_retries=0)
+
+    @feature("batch_summaries", user_id="u7")
+    def summaries(n: int) -> Iterator[str]:
+        for _ in range(n):
+            yield client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES).id
+
+    with feature("outer_page"):
+        for _ in summaries(2):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # the caller's own call
+    names = sorted(span.attributes[sc.FEATURE_NAME] for span in instrumented.finished())
+    assert names == ["batch_summaries", "batch_summaries", "outer_page", "outer_page"]
+
+
+def test_one_instance_shared_by_overlapping_threads(caplog: pytest.LogCaptureFixture) -> None:
+    shared = feature("search")
+    entered, release = threading.Barrier(2), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def worker(name: str, leave_first: bool) -> None:
+        with feature(name):
+            with shared:
+                entered.wait()
+                if not leave_first:
+                    release.wait()
+            seen[name] = _feature_name()  # after leaving `shared`, back to this thread's own tag
+            if leave_first:
+                release.set()
+
+    threads = [
+        threading.Thread(target=worker, args=("a", True)),
+        threading.Thread(target=worker, args=("b", False)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": "a", "b": "b"}
+    assert _feature_name() is None
+    assert "Failed to detach context" not in caplog.text
+
+
+async def test_one_instance_shared_by_interleaved_tasks() -> None:
+    shared = feature("search")
+
+    async def task(name: str, pause: float) -> Any:
+        with feature(name):
+            with shared:
+                await asyncio.sleep(pause)
+            return _feature_name()
+
+    assert await asyncio.gather(task("a", 0.01), task("b", 0.0)) == ["a", "b"]
+
+
+def test_extra_tags_cannot_override_the_explicit_arguments(caplog: pytest.LogCaptureFixture) -> None:
+    clash = {sc.FEATURE_NAME: "forged", sc.USER_ID: "forged", sc.SESSION_ID: "forged"}
+    with feature("real", user_id="u1", session_id="s1", **clash):
+        assert dict(current_tags() or {}) == {sc.FEATURE_NAME: "real", sc.USER_ID: "u1", sc.SESSION_ID: "s1"}
+    assert "ignored" in caplog.text

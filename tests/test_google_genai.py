@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import importlib.metadata
 import inspect
 import json
@@ -17,12 +15,13 @@ from google.genai import errors, models, types
 from google.oauth2.credentials import Credentials
 
 import genai_cost._internal as internal
-from genai_cost import feature
+from genai_cost import feature, providers
 from genai_cost import semconv as sc
 from genai_cost.config import PROVIDER_HOSTS, Settings
+from genai_cost.instrumentation import gemini_afc
 from genai_cost.instrumentation import google_genai as gg
-from genai_cost.instrumentation import providers
-from genai_cost.instrumentation.core import RATE_LIMIT_ERROR_TYPE, make_telemetry
+from genai_cost.instrumentation.base import patch_method
+from genai_cost.instrumentation.core import make_telemetry
 from genai_cost.instrumentation.google_genai import GoogleGenAIInstrumentor
 
 API_KEY = "AIza-test-SECRET-KEY-123"
@@ -280,7 +279,7 @@ def test_function_calling_bills_every_request(otel: Any, client: genai.Client, f
     cost = get_price_book().price("gcp.gemini", MODEL, usage, time.time())
     assert cost is not None and span.attributes[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(cost.total)
     assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(cost.total)
-    assert not gg._REQUESTS  # nothing kept once the call is done
+    assert not gemini_afc._requests  # nothing kept once the call is done
 
 
 async def test_async_function_calling_bills_every_request(
@@ -363,124 +362,6 @@ async def test_async_stream_drained(instrumented: Any, client: genai.Client, fak
     assert token_metric(instrumented, "input") == billed.input_tokens
 
 
-def test_stream_break_then_drop_ends_span_once(
-    instrumented: Any, client: genai.Client, fake_server: Any
-) -> None:
-    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    seen = None
-    for i, chunk in enumerate(stream):
-        seen = chunk.usage_metadata
-        if i == 1:
-            break
-    assert instrumented.finished() == []  # still open: the app may resume
-    del stream, chunk
-    gc.collect()
-    span = only_span(instrumented)
-    attrs = span.attributes
-    assert attrs[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-    assert sc.ERROR_TYPE not in attrs
-    # The usage seen so far (cumulative), not a guess; the server may have sent a little more.
-    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == seen.candidates_token_count
-    assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == seen.prompt_token_count
-    billed = fake_server.ledger[-1]
-    # The server bills the whole stream only if it finished sending before the app hung up; when the
-    # disconnect comes first it records the call as client_disconnected (a race, both are right).
-    if billed.error is None:
-        assert attrs[sc.GEN_AI_USAGE_INPUT_TOKENS] == billed.input_tokens
-        assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] <= billed.output_tokens
-    else:
-        assert billed.error == "client_disconnected"
-    gc.collect()
-    assert len(instrumented.finished()) == 1
-
-
-def test_stream_close(instrumented: Any, client: genai.Client) -> None:
-    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    first = next(stream)
-    assert first.candidates[0].content.parts[0].text
-    stream.close()
-    span = only_span(instrumented)
-    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-    with pytest.raises(StopIteration):
-        next(stream)
-    stream.close()
-    assert len(instrumented.finished()) == 1
-
-
-async def test_async_stream_break_and_aclose(instrumented: Any, client: genai.Client) -> None:
-    stream = await client.aio.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    async for _chunk in stream:
-        break
-    await stream.aclose()
-    span = only_span(instrumented)
-    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-    await stream.aclose()
-    assert len(instrumented.finished()) == 1
-
-
-async def test_async_stream_break_then_drop(instrumented: Any, client: genai.Client) -> None:
-    stream = await client.aio.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    async for _chunk in stream:
-        break
-    del stream, _chunk
-    gc.collect()
-    await asyncio.sleep(0.05)  # let the loop run the SDK generator's aclose
-    span = only_span(instrumented)
-    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-    assert span.attributes[sc.GEN_AI_USAGE_INPUT_TOKENS] > 0
-
-
-def test_stream_dropped_before_first_chunk(instrumented: Any, client: genai.Client, fake_server: Any) -> None:
-    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    del stream
-    gc.collect()
-    span = only_span(instrumented)
-    assert fake_server.ledger == []  # the SDK sends nothing until iterated: nothing billed
-    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-    assert sc.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes
-
-
-@pytest.mark.parametrize("mode", ["error", "cut"])
-def test_stream_provider_error_mid_stream(
-    instrumented: Any, client: genai.Client, fake_server: Any, mode: str
-) -> None:
-    # "error": the provider's error event after the first text; "cut": the connection drops.
-    fake_server.fail_next(status=500, mid_stream=mode)
-    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    received = []
-    caught: BaseException | None = None
-    try:
-        for chunk in stream:
-            received.append(chunk)
-    except Exception as exc:
-        caught = exc
-    assert received  # the first chunk arrived before the failure
-    span = only_span(instrumented)
-    attrs = span.attributes
-    if mode == "error" and not SDK_RAISES_STREAM_ERRORS:
-        # Older SDKs turn the error event into an empty chunk: the app sees no error, nor do we.
-        assert caught is None and sc.ERROR_TYPE not in attrs
-    else:
-        assert caught is not None
-        assert attrs[sc.ERROR_TYPE] == type(caught).__qualname__
-        assert span.status.status_code.name == "ERROR"
-    del stream
-    gc.collect()
-    assert len(instrumented.finished()) == 1
-
-
-def test_stream_app_exception_propagates(instrumented: Any, client: genai.Client) -> None:
-    stream = client.models.generate_content_stream(model=PLAIN_MODEL, contents=PROMPT)
-    with pytest.raises(KeyError, match="app bug"):
-        for _chunk in stream:
-            raise KeyError("app bug")
-    del stream
-    gc.collect()
-    span = only_span(instrumented)
-    assert span.attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-    assert sc.ERROR_TYPE not in span.attributes  # the app's error is not the provider's
-
-
 def test_stream_state_sums_separate_requests_of_function_calling() -> None:
     """Automatic function calling streams several requests through one call: each counts once."""
 
@@ -502,10 +383,11 @@ def test_stream_state_sums_separate_requests_of_function_calling() -> None:
         chunk("b", 30, 5, "STOP"),
     ):
         assert state.process(c) is True
-    usage, attrs = state.result()
-    assert usage is not None
-    assert (usage.input_tokens, usage.output_tokens) == (40, 11)
-    assert attrs[sc.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop", "stop")
+    info = state.result()
+    assert info.usage is not None
+    assert (info.usage.input_tokens, info.usage.output_tokens) == (40, 11)
+    assert info.finish_reasons == ("stop", "stop")
+    assert state.complete
 
     # Without response ids (google-genai < 1.29), a chunk whose candidates have all finished ends a request.
     def bare(prompt: int, out: int, finish: str | None) -> types.GenerateContentResponse:
@@ -519,7 +401,7 @@ def test_stream_state_sums_separate_requests_of_function_calling() -> None:
     state = gg.ContentStreamState()
     for c in (bare(10, 3, None), bare(10, 6, "STOP"), bare(30, 2, None), bare(30, 5, "STOP")):
         state.process(c)
-    usage, _ = state.result()
+    usage = state.result().usage
     assert usage is not None and (usage.input_tokens, usage.output_tokens) == (40, 11)
 
 
@@ -589,8 +471,8 @@ async def test_async_embed_content(instrumented: Any, client: genai.Client, fake
 
 def test_embed_without_usage_records_no_tokens() -> None:
     response = types.EmbedContentResponse(embeddings=[types.ContentEmbedding(values=[0.1, 0.2])])
-    usage, attrs = gg.read_embed_response(response)
-    assert usage is None and attrs == {sc.GENAI_COST_USAGE_MISSING: True}
+    info = gg.read_embed_response(response)
+    assert info.usage is None and info.attributes == {sc.GENAI_COST_USAGE_MISSING: True}
     vertex = types.EmbedContentResponse(
         embeddings=[
             types.ContentEmbedding(
@@ -601,7 +483,7 @@ def test_embed_without_usage_records_no_tokens() -> None:
             ),
         ]
     )
-    usage, attrs = gg.read_embed_response(vertex)
+    usage = gg.read_embed_response(vertex).usage
     assert usage is not None and usage.input_tokens == 10 and type(usage.input_tokens) is int
 
 
@@ -614,12 +496,12 @@ def test_rate_limit_429(instrumented: Any, client: genai.Client, fake_server: An
     span = only_span(instrumented)
     attrs = span.attributes
     # google-genai raises a generic ClientError; the core names a 429 the same for every provider.
-    assert attrs[sc.ERROR_TYPE] == RATE_LIMIT_ERROR_TYPE
+    assert attrs[sc.ERROR_TYPE] == sc.RATE_LIMIT_ERROR_TYPE
     assert attrs[sc.GENAI_COST_RATE_LIMITED] is True
     assert span.status.status_code.name == "ERROR"
     assert sc.GEN_AI_USAGE_INPUT_TOKENS not in attrs
     (point,) = instrumented.metric_points(sc.METRIC_OPERATION_DURATION)
-    assert point.attributes[sc.ERROR_TYPE] == RATE_LIMIT_ERROR_TYPE
+    assert point.attributes[sc.ERROR_TYPE] == sc.RATE_LIMIT_ERROR_TYPE
     assert instrumented.metric_points(sc.METRIC_TOKEN_USAGE) == []
 
 
@@ -639,7 +521,7 @@ async def test_async_stream_429_at_start(instrumented: Any, client: genai.Client
         async for _chunk in stream:
             pass
     span = only_span(instrumented)
-    assert span.attributes[sc.ERROR_TYPE] == RATE_LIMIT_ERROR_TYPE
+    assert span.attributes[sc.ERROR_TYPE] == sc.RATE_LIMIT_ERROR_TYPE
     assert span.attributes[sc.GENAI_COST_RATE_LIMITED] is True
 
 
@@ -664,7 +546,7 @@ def test_uninstrument_restores_methods_exactly(otel: Any) -> None:
     before = {
         (cls, name): cls.__dict__[name]
         for cls in (models.Models, models.AsyncModels)
-        for name in (*METHODS, gg._REQUEST_METHOD)
+        for name in (*METHODS, gemini_afc.REQUEST_METHOD)
     }
     instrumentor = instrument(otel)
     try:
@@ -683,7 +565,9 @@ def test_instrumenting_twice_does_not_double_spans(otel: Any, client: genai.Clie
     try:
         second.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
         # Even a direct second patch (another path to the same SDK) is refused.
-        second._patch(make_telemetry(Settings(), otel.tracer_provider, otel.meter_provider), Settings())
+        telemetry = make_telemetry(Settings(), otel.tracer_provider, otel.meter_provider)
+        for owner, name, wrapper in second.patches(telemetry, Settings()):
+            assert patch_method(owner, name, wrapper) is False
         client.models.generate_content(model=PLAIN_MODEL, contents=PROMPT)
         assert len(otel.finished()) == 1
     finally:

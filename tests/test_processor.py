@@ -20,7 +20,8 @@ from conftest import Otel
 from genai_cost import config
 from genai_cost import semconv as sc
 from genai_cost.metrics import create_instruments
-from genai_cost.processor import CostSpanProcessor, apply_cost, install
+from genai_cost.pricing.apply import apply_cost
+from genai_cost.processor import CostSpanProcessor, install
 from genai_cost.usage import Usage
 from otlp_receiver import OtlpReceiver, attributes
 
@@ -344,9 +345,9 @@ class _MultiProcessorWithoutOnEnding(SynchronousMultiSpanProcessor):
 
 
 def test_fallback_for_sdks_without_on_ending(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> None:
-    import genai_cost.processor as processor_module
+    from genai_cost import _otel_compat
 
-    monkeypatch.setattr(processor_module, "SDK_HAS_ON_ENDING", False)
+    monkeypatch.setattr(_otel_compat, "sdk_has_on_ending", lambda: False)
     provider = TracerProvider(active_span_processor=_MultiProcessorWithoutOnEnding())
     before = SnapshotExporter()
     provider.add_span_processor(SimpleSpanProcessor(before))

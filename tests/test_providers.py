@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from genai_cost.config import parse_provider_hosts
-from genai_cost.instrumentation.providers import OPENAI_COMPATIBLE, detect
+from genai_cost.providers import OPENAI_COMPATIBLE, detect
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,14 @@ import anthropic
 import openai
 import pydantic
 import pytest
+from opentelemetry import context as otel_context
 
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
 from genai_cost.instrumentation import streams
 from genai_cost.instrumentation.anthropic import AnthropicInstrumentor, MessagesStreamState
-from genai_cost.instrumentation.core import CallSpec
+from genai_cost.instrumentation.contract import NO_REWRITE, Request, ResponseInfo, Rewrite
+from genai_cost.instrumentation.core import make_telemetry
 from genai_cost.instrumentation.fields import as_int, as_str_tuple, choice_count, fields_of, get, read_params
 from genai_cost.instrumentation.openai import ChatStreamState, OpenAIInstrumentor
 
@@ -114,65 +116,30 @@ def test_long_stream_broken_off_keeps_provisional_counts_out(
     )  # no message_delta yet: unknown, never the provisional 1
 
 
-def _spec(**attributes: Any) -> CallSpec:
-    return CallSpec(operation="chat", provider="openai", request_model="gpt-4o", attributes=attributes)
+def _request(**attributes: Any) -> Request:
+    return Request(operation="chat", provider="openai", model="gpt-4o", attributes=attributes)
 
 
-def test_states_watch_only_what_they_need() -> None:
+def test_states_declare_the_chunks_they_need() -> None:
     chunk = openai.types.chat.ChatCompletionChunk.model_validate(
         {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o", "choices": []}
     )
-    plain = ChatStreamState(_spec())
+    plain = ChatStreamState(_request(), NO_REWRITE)
+    assert plain.every_chunk is False and plain.started is False
     plain.process(chunk)
-    assert plain.watching is False  # ids read: the rest can pass by
-    several = ChatStreamState(_spec(**{sc.GEN_AI_REQUEST_CHOICE_COUNT: 2}))
-    several.process(chunk)
-    assert several.watching is True  # each choice may finish anywhere
-    hiding = _spec()
-    hiding.asked_for_usage = True
-    state = ChatStreamState(hiding)
-    state.process(chunk)
-    assert state.watching is True  # every chunk's null usage is unset, and the usage chunk hidden
-    assert MessagesStreamState(_spec()).watching is True  # until message_start
+    assert plain.started  # ids read: the rest can pass by
+    several = ChatStreamState(_request(**{sc.GEN_AI_REQUEST_CHOICE_COUNT: 2}), NO_REWRITE)
+    assert several.every_chunk is True  # each choice may finish anywhere
+    hiding = ChatStreamState(_request(), Rewrite(hide_usage_chunk=True))
+    assert hiding.every_chunk is True  # every chunk's null usage is unset, and the usage chunk hidden
+    anthropic_state = MessagesStreamState(_request(), NO_REWRITE)
+    assert anthropic_state.every_chunk is False and anthropic_state.started is False  # until message_start
 
 
-# --- ending the span when the app lets go ------------------------------------------------------------------
-def test_openai_stream_dropped_before_first_read_ends_span(instrumented: Any, oai: openai.OpenAI) -> None:
-    stream = _openai_stream(oai, 20)
-    assert instrumented.finished() == []
-    del stream
-    gc.collect()
-    attrs = _only_span(instrumented).attributes
-    assert attrs[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-
-
-def test_anthropic_stream_dropped_before_first_read_ends_span(
-    instrumented: Any, claude: anthropic.Anthropic
-) -> None:
-    stream = _anthropic_stream(claude, 20)
-    del stream
-    gc.collect()
-    assert _only_span(instrumented).attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-
-
+# --- ending the span when the app lets go (the whole matrix is in test_stream_contract.py) ---------------
 def test_close_called_on_a_temporary_stream(instrumented: Any, oai: openai.OpenAI) -> None:
     _openai_stream(oai, 20).close()  # nothing else holds the stream while its close() runs
     assert _only_span(instrumented).attributes[sc.GENAI_COST_STREAM_INCOMPLETE] is True
-
-
-def test_raw_response_parsed_into_stream_then_dropped_keeps_span_for_stream(
-    instrumented: Any, oai: openai.OpenAI, fake_server: Any
-) -> None:
-    stream = oai.chat.completions.with_raw_response.create(
-        model="gpt-4o", messages=MESSAGES, stream=True, max_tokens=30
-    ).parse()  # the raw response is dropped here; the stream is what ends the span
-    gc.collect()
-    assert instrumented.finished() == []
-    chunks = list(stream)
-    assert chunks
-    attrs = _only_span(instrumented).attributes
-    assert sc.GENAI_COST_STREAM_INCOMPLETE not in attrs
-    assert attrs[sc.GEN_AI_USAGE_OUTPUT_TOKENS] == fake_server.ledger[-1].normalized().output_tokens
 
 
 # --- no reference cycles: a finished stream is freed at once, as without instrumentation ---------------------
@@ -269,9 +236,11 @@ def test_read_params_takes_only_set_parameters_it_can_record() -> None:
     assert read_params(Body({"max_tokens": 7, "other": 1}), table) == {"max": 7}
 
 
-def test_tail_is_read_at_the_end_in_order() -> None:
+def test_tail_is_read_at_the_end_in_order(otel: Any) -> None:
     class Last:
-        watching = False
+        every_chunk = False
+        started = True
+        complete = True
 
         def __init__(self) -> None:
             self.seen: list[int] = []
@@ -280,15 +249,16 @@ def test_tail_is_read_at_the_end_in_order() -> None:
             self.seen.append(chunk)
             return True
 
-        def result(self) -> tuple[Any, Any]:
-            return None, {}
+        def result(self) -> ResponseInfo:
+            return ResponseInfo()
 
+    telemetry = make_telemetry(Settings(cost_enabled=False), otel.tracer_provider, otel.meter_provider)
+    invocation = telemetry.start(_request(), NO_REWRITE, otel_context.get_current())
     state = Last()
-    tracker = streams.Tracker(state)
-    for chunk in range(100):
-        tracker.tail.append(chunk)
-    tracker.result()
-    assert state.seen == list(range(100 - streams.TAIL_CHUNKS, 100))
+    chunks = list(streams.iterate(iter(range(100)), streams.StreamWatch(invocation, state)))
+    assert chunks == list(range(100))  # every chunk reaches the app
+    assert state.seen == [0, *range(100 - streams.TAIL_CHUNKS, 100)]  # the first, then the tail
+    assert invocation.done
 
 
 def test_drop_watch_registry_does_not_grow(instrumented: Any, claude: anthropic.Anthropic) -> None:

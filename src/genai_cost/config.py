@@ -1,18 +1,23 @@
-"""Configuration from OTEL_* environment variables, read once at instrument time.
+"""Configuration from OTEL_* environment variables: ``Settings.from_env()`` is the one reader.
 
-Every knob has a keyword twin on the instrumentors, so code and environment say the same thing.
+Every knob is a ``Settings`` field, so code and environment say the same thing: the instrumentors,
+the cost span processor and the tag context all receive a ``Settings``. A value that cannot be read
+(``ture``) is logged once, naming the variable, and the default is used: a typo in the environment
+never raises into the app.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+logger = logging.getLogger("genai_cost")
+
 PREFIX: Final = "OTEL_INSTRUMENTATION_GENAI_COST_"
 
-# Standard GenAI switch: prompts and completions are recorded only when this is true.
-CAPTURE_MESSAGE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 # Put user.id and session.id on metrics too (high cardinality; spans always carry them).
 METRIC_USER_ATTRIBUTES: Final = PREFIX + "METRIC_USER_ATTRIBUTES"
 # Ask OpenAI for stream usage on the app's behalf (the extra chunk is hidden from the app).
@@ -36,20 +41,33 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
+class ConfigError(ValueError):
+    """A setting that cannot be read; the message names the variable."""
+
+
+def parse_flag(name: str, raw: str) -> bool:
     value = raw.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{name}={raw!r}: expected true or false")
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
+    """A boolean variable; an unreadable value is logged and ``default`` is used."""
+    raw = (os.environ if environ is None else environ).get(name)
+    if raw is None:
+        return default
+    try:
+        return parse_flag(name, raw)
+    except ConfigError as exc:
+        logger.warning("genai-cost: %s; using the default (%s)", exc, str(default).lower())
+        return default
 
 
 def parse_provider_hosts(raw: str | None) -> dict[str, str]:
-    """Parse ``host[:port]=provider`` pairs separated by commas."""
+    """Parse ``host[:port][/path]=provider`` pairs separated by commas. Raises ConfigError."""
     rules: dict[str, str] = {}
     if not raw:
         return rules
@@ -59,14 +77,21 @@ def parse_provider_hosts(raw: str | None) -> dict[str, str]:
             continue
         host, sep, provider = item.partition("=")
         if not sep or not host.strip() or not provider.strip():
-            raise ValueError(f"{PROVIDER_HOSTS}: {item!r} is not of the form host=provider")
+            raise ConfigError(f"{PROVIDER_HOSTS}: {item!r} is not of the form host=provider")
         rules[host.strip().lower()] = provider.strip()
     return rules
 
 
+def _env_provider_hosts(environ: Mapping[str, str]) -> dict[str, str]:
+    try:
+        return parse_provider_hosts(environ.get(PROVIDER_HOSTS))
+    except ConfigError as exc:
+        logger.warning("genai-cost: %s; ignoring %s", exc, PROVIDER_HOSTS)
+        return {}
+
+
 @dataclass(slots=True)
 class Settings:
-    capture_content: bool = False
     metric_user_attributes: bool = False
     stream_usage: bool = True
     estimate_usage: bool = False
@@ -75,13 +100,13 @@ class Settings:
     provider_hosts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
         return cls(
-            capture_content=env_flag(CAPTURE_MESSAGE_CONTENT, False),
-            metric_user_attributes=env_flag(METRIC_USER_ATTRIBUTES, False),
-            stream_usage=env_flag(STREAM_USAGE, True),
-            estimate_usage=env_flag(ESTIMATE_USAGE, False),
-            cost_enabled=env_flag(COST_ENABLED, True),
-            baggage=env_flag(BAGGAGE, False),
-            provider_hosts=parse_provider_hosts(os.environ.get(PROVIDER_HOSTS)),
+            metric_user_attributes=env_flag(METRIC_USER_ATTRIBUTES, False, env),
+            stream_usage=env_flag(STREAM_USAGE, True, env),
+            estimate_usage=env_flag(ESTIMATE_USAGE, False, env),
+            cost_enabled=env_flag(COST_ENABLED, True, env),
+            baggage=env_flag(BAGGAGE, False, env),
+            provider_hosts=_env_provider_hosts(env),
         )

@@ -65,6 +65,9 @@ GENAI_COST_CACHE_CREATION_5M_TOKENS: Final = "genai_cost.usage.cache_creation.5m
 GENAI_COST_CACHE_CREATION_1H_TOKENS: Final = "genai_cost.usage.cache_creation.1h.input_tokens"
 # Gemini: tokens of tool-use prompts, counted as input.
 GENAI_COST_TOOL_USE_PROMPT_TOKENS: Final = "genai_cost.usage.tool_use_prompt.input_tokens"
+# True on a call the SDK rejected before sending any request (bad arguments): not a provider call, so
+# not in the metrics nor the store.
+GENAI_COST_NOT_SENT: Final = "genai_cost.request.not_sent"
 # True when the stream was cut short by the app (break, close) before the provider finished.
 GENAI_COST_STREAM_INCOMPLETE: Final = "genai_cost.stream.incomplete"
 
@@ -94,10 +97,16 @@ PROVIDER_AWS_BEDROCK: Final = "aws.bedrock"
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
 
-# --- error.type values of our own ---------------------------------------------------------------------
-# The SDK exception class name is used as error.type (e.g. RateLimitError); this one is added as a
-# separate boolean so dashboards can count rate limits across providers whatever the class is called.
+# --- rate limits: what counts as one, defined once -----------------------------------------------------
+# The SDK exception class name is used as error.type; a 429 raised as a generic class (google-genai's
+# ClientError) is reported as RATE_LIMIT_ERROR_TYPE. The boolean is on our spans too, so the store and
+# dashboards count rate limits across providers whatever the class is called.
 GENAI_COST_RATE_LIMITED: Final = "genai_cost.rate_limited"
+RATE_LIMIT_ERROR_TYPE: Final = "RateLimitError"
+# error.type values that mean a rate limit, ours and other instrumentations' (openai/groq/anthropic
+# RateLimitError, Google ResourceExhausted, TooManyRequests, a bare "429"): a PromQL/RE2 regex
+# (anchored, as PromQL label matchers are), used by the store, the recording rules and dashboards.
+RATE_LIMITED_ERROR_TYPES: Final = "(?i).*(RateLimit|ResourceExhausted|TooManyRequests).*|429"
 
 # --- metrics ----------------------------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
@@ -174,9 +183,10 @@ METRIC_ATTRIBUTES: Final = (
     ERROR_TYPE,
 )
 
-# --- deprecated names still sent by older instrumentations (read by the cost span processor) --------
-# Added by the pricing/processor work: the processor prices spans of other instrumentations, some of
-# which predate gen_ai.provider.name and the input/output token names.
+# --- older names still sent by other instrumentations (read by the cost span processor) --------------
+# The processor prices spans of instrumentations that predate gen_ai.provider.name and the
+# input/output token names; the anthropic SDK's own spans name cache writes the older way.
 GEN_AI_SYSTEM: Final = "gen_ai.system"
 GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"

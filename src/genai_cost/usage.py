@@ -2,30 +2,46 @@
 
 Adapters normalise once (Anthropic's cache tokens are added into the input; Gemini's thoughts are
 added into the output), so nothing downstream needs to know which provider a number came from.
+
+Each token kind is declared once, on its ``Usage`` field (``token(...)``): its span attribute, its
+store column and its report header. Span attributes, reading them back, adding two usages, the store
+row and the report columns are all derived from that declaration (``TOKEN_KINDS``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from genai_cost import semconv as sc
+
+
+def token(attribute: str, *, label: str | None = None, column: str | None = None) -> Any:
+    """Declare a token kind: ``attribute`` on spans, ``column`` in the store (default: the field's
+    name), ``label`` as a report column (None: stored but not a report column)."""
+    return field(default=None, metadata={"attribute": attribute, "label": label, "column": column})
 
 
 @dataclass(slots=True)
 class Usage:
     """Token counts of one call. ``None`` means "not reported", never zero."""
 
-    input_tokens: int | None = None  # all input, cached and cache-written included (semconv)
-    output_tokens: int | None = None  # all output, reasoning included
-    cache_read_tokens: int | None = None
-    cache_creation_tokens: int | None = None  # all cache writes, whatever their TTL
-    cache_creation_5m_tokens: int | None = None
-    cache_creation_1h_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    tool_use_prompt_tokens: int | None = None
-    input_audio_tokens: int | None = None  # the audio part of input_tokens (cached audio included)
+    # all input, cached and cache-written included (semconv)
+    input_tokens: int | None = token(sc.GEN_AI_USAGE_INPUT_TOKENS, label="input")
+    # all output, reasoning included
+    output_tokens: int | None = token(sc.GEN_AI_USAGE_OUTPUT_TOKENS, label="output")
+    cache_read_tokens: int | None = token(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, label="cache read")
+    # all cache writes, whatever their TTL
+    cache_creation_tokens: int | None = token(
+        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, label="cache write"
+    )
+    cache_creation_5m_tokens: int | None = token(sc.GENAI_COST_CACHE_CREATION_5M_TOKENS)
+    cache_creation_1h_tokens: int | None = token(sc.GENAI_COST_CACHE_CREATION_1H_TOKENS)
+    reasoning_tokens: int | None = token(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, label="reasoning")
+    tool_use_prompt_tokens: int | None = token(sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS)
+    # the audio part of input_tokens (cached audio included)
+    input_audio_tokens: int | None = token(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, label="audio in")
 
     @property
     def empty(self) -> bool:
@@ -37,49 +53,93 @@ class Usage:
         return out
 
     def put_attributes(self, out: dict[str, Any]) -> None:
-        """Add the reported counts to ``out`` as span attributes (semconv names)."""
-        # Written out, not looped over (key, value) pairs: this runs at the end of every call.
-        if self.input_tokens is not None:
-            out[sc.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
-        if self.output_tokens is not None:
-            out[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
-        if self.cache_read_tokens is not None:
-            out[sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
-        if self.cache_creation_tokens is not None:
-            out[sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation_tokens
-        if self.cache_creation_5m_tokens is not None:
-            out[sc.GENAI_COST_CACHE_CREATION_5M_TOKENS] = self.cache_creation_5m_tokens
-        if self.cache_creation_1h_tokens is not None:
-            out[sc.GENAI_COST_CACHE_CREATION_1H_TOKENS] = self.cache_creation_1h_tokens
-        if self.reasoning_tokens is not None:
-            out[sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
-        if self.tool_use_prompt_tokens is not None:
-            out[sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS] = self.tool_use_prompt_tokens
-        if self.input_audio_tokens is not None:
-            out[sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] = self.input_audio_tokens
+        """Add the reported counts to ``out`` as span attributes (generated below, from TOKEN_KINDS)."""
+        raise NotImplementedError  # replaced at import by _put_attributes_from(TOKEN_KINDS)
+
+    def __add__(self, other: Usage) -> Usage:
+        """Both calls' counts: a kind reported by either is their sum (absent counts as 0)."""
+        summed = Usage()
+        for kind in TOKEN_KINDS:
+            a, b = getattr(self, kind.name), getattr(other, kind.name)
+            if a is not None or b is not None:
+                setattr(summed, kind.name, (a or 0) + (b or 0))
+        return summed
 
     @classmethod
     def from_attributes(cls, attrs: Mapping[str, Any]) -> Usage:
-        """Read usage from span attributes, ours or another semconv instrumentation's."""
+        """Read usage from span attributes, ours or another semconv instrumentation's.
 
-        def _int(key: str) -> int | None:
-            value = attrs.get(key)
-            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        A count that is not a non-negative number (a misbehaving proxy's -5) is not reported."""
+        usage = cls()
+        for kind in TOKEN_KINDS:
+            value = count(attrs.get(kind.attribute))
+            if value is None:
+                for alias in _ATTRIBUTE_ALIASES.get(kind.attribute, ()):
+                    value = count(attrs.get(alias))
+                    if value is not None:
+                        break
+            if value is not None:
+                setattr(usage, kind.name, value)
+        return usage
 
-        cache_creation = _int(sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-        if cache_creation is None:  # the anthropic SDK's own spans use this older name
-            cache_creation = _int("gen_ai.usage.cache_write.input_tokens")
-        return cls(
-            input_tokens=_int(sc.GEN_AI_USAGE_INPUT_TOKENS),
-            output_tokens=_int(sc.GEN_AI_USAGE_OUTPUT_TOKENS),
-            cache_read_tokens=_int(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-            cache_creation_tokens=cache_creation,
-            cache_creation_5m_tokens=_int(sc.GENAI_COST_CACHE_CREATION_5M_TOKENS),
-            cache_creation_1h_tokens=_int(sc.GENAI_COST_CACHE_CREATION_1H_TOKENS),
-            reasoning_tokens=_int(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-            tool_use_prompt_tokens=_int(sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS),
-            input_audio_tokens=_int(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS),
-        )
+
+def plus(a: Usage | None, b: Usage | None) -> Usage | None:
+    """``a + b`` where either may be missing (None)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return a + b
+
+
+def count(value: Any) -> int | None:
+    """A token count from an attribute value: a non-negative int (floats truncated), else None."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if type(value) is float and value >= 0 and value == value and value != float("inf"):
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKind:
+    name: str  # the Usage field
+    attribute: str  # span attribute
+    column: str  # store column
+    label: str | None  # report column header; None: stored, not a report column
+
+
+TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
+    TokenKind(f.name, f.metadata["attribute"], f.metadata["column"] or f.name, f.metadata["label"])
+    for f in fields(Usage)
+)
+
+
+def _put_attributes_from(kinds: tuple[TokenKind, ...]) -> Any:
+    """``Usage.put_attributes`` written out, one ``if`` per kind: it runs at the end of every call,
+    where a loop over the kinds costs several times more (the way dataclasses make ``__init__``)."""
+    lines = ["def put_attributes(self, out):"]
+    for index, kind in enumerate(kinds):
+        lines += [
+            f"    value = self.{kind.name}",
+            "    if value is not None:",
+            f"        out[_k[{index}]] = value",
+        ]
+    namespace: dict[str, Any] = {"_k": tuple(kind.attribute for kind in kinds)}
+    exec("\n".join(lines), namespace)
+    function = namespace["put_attributes"]
+    function.__doc__ = Usage.put_attributes.__doc__
+    function.__qualname__ = "Usage.put_attributes"
+    return function
+
+
+Usage.put_attributes = _put_attributes_from(TOKEN_KINDS)  # type: ignore[method-assign]
+
+# Names other instrumentations still send for a kind: the anthropic SDK's own spans use the older
+# cache-write name; pre-1.27 conventions named input and output prompt and completion tokens.
+_ATTRIBUTE_ALIASES: dict[str, tuple[str, ...]] = {
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,),
+    sc.GEN_AI_USAGE_INPUT_TOKENS: (sc.GEN_AI_USAGE_PROMPT_TOKENS,),
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: (sc.GEN_AI_USAGE_COMPLETION_TOKENS,),
+}
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a call per field

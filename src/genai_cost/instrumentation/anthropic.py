@@ -36,9 +36,10 @@ from opentelemetry import trace
 from opentelemetry.propagate import inject
 
 from genai_cost import semconv as sc
-from genai_cost.config import Settings
-from genai_cost.instrumentation.core import CallSpec
+from genai_cost.instrumentation.contract import Request, ResponseInfo, Rewrite
+from genai_cost.instrumentation.core import Invocation
 from genai_cost.instrumentation.fields import (
+    Fields,
     ParamTable,
     as_int,
     as_number,
@@ -49,7 +50,8 @@ from genai_cost.instrumentation.fields import (
     is_mapping,
     read_params,
 )
-from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
+from genai_cost.instrumentation.stainless import Call, Route, StainlessInstrumentor
+from genai_cost.providers import SDKS
 from genai_cost.usage import Usage
 
 _PARAMS: ParamTable = {
@@ -78,10 +80,21 @@ def read_count_tokens_request(body: Mapping[str, Any]) -> tuple[str | None, dict
     return as_str(body.get("model")), {}
 
 
-def _total(parts: list[Any], name: str, inner: str | None = None) -> int | None:
-    values = [as_int(get(get(p, name), inner) if inner else get(p, name)) for p in parts]
-    known = [v for v in values if v is not None]
-    return sum(known) if known else None
+def _usage_of(fields: Fields) -> Usage:
+    """One Anthropic usage object (or compaction iteration), normalised."""
+    uncached = as_int(fields.get("input_tokens"))
+    cache_read = as_int(fields.get("cache_read_input_tokens"))
+    cache_creation = as_int(fields.get("cache_creation_input_tokens"))
+    split = fields_of(fields.get("cache_creation"))
+    return Usage(
+        input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
+        output_tokens=as_int(fields.get("output_tokens")),
+        cache_read_tokens=cache_read,
+        cache_creation_tokens=cache_creation,
+        cache_creation_5m_tokens=as_int(split.get("ephemeral_5m_input_tokens")),
+        cache_creation_1h_tokens=as_int(split.get("ephemeral_1h_input_tokens")),
+        reasoning_tokens=as_int(get(fields.get("output_tokens_details"), "thinking_tokens")),
+    )
 
 
 def messages_usage(usage: Any) -> Usage | None:
@@ -93,73 +106,51 @@ def messages_usage(usage: Any) -> Usage | None:
     if usage is None:
         return None
     fields = fields_of(usage)
-    iterations = fields.get("iterations")
-    compactions = [i for i in iterations if get(i, "type") == "compaction"] if iterations else None
-    if not compactions:  # the usual case: read the fields once, no sums (this is on every call)
-        uncached = as_int(fields.get("input_tokens"))
-        cache_read = as_int(fields.get("cache_read_input_tokens"))
-        cache_creation = as_int(fields.get("cache_creation_input_tokens"))
-        split = fields_of(fields.get("cache_creation"))
-        return Usage(
-            input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
-            output_tokens=as_int(fields.get("output_tokens")),
-            cache_read_tokens=cache_read,
-            cache_creation_tokens=cache_creation,
-            cache_creation_5m_tokens=as_int(split.get("ephemeral_5m_input_tokens")),
-            cache_creation_1h_tokens=as_int(split.get("ephemeral_1h_input_tokens")),
-            reasoning_tokens=as_int(get(fields.get("output_tokens_details"), "thinking_tokens")),
-        )
-    parts = [usage, *compactions]
-    uncached = _total(parts, "input_tokens")
-    cache_read = _total(parts, "cache_read_input_tokens")
-    cache_creation = _total(parts, "cache_creation_input_tokens")
-    return Usage(
-        input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
-        output_tokens=_total(parts, "output_tokens"),
-        cache_read_tokens=cache_read,
-        cache_creation_tokens=cache_creation,
-        cache_creation_5m_tokens=_total(parts, "cache_creation", "ephemeral_5m_input_tokens"),
-        cache_creation_1h_tokens=_total(parts, "cache_creation", "ephemeral_1h_input_tokens"),
-        reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
-    )
+    total = _usage_of(fields)
+    for iteration in fields.get("iterations") or ():
+        if get(iteration, "type") == "compaction":
+            total = total + _usage_of(fields_of(iteration))
+    return total
 
 
-def _response_attributes(message_id: Any, model: Any, stop_reason: Any) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    if as_str(message_id):
-        attributes[sc.GEN_AI_RESPONSE_ID] = message_id
-    if as_str(model):
-        attributes[sc.GEN_AI_RESPONSE_MODEL] = model
-    if as_str(stop_reason):
-        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (stop_reason,)
-    return attributes
-
-
-def read_messages_response(message: Any) -> tuple[Usage | None, dict[str, Any]]:
+def read_messages_response(message: Any) -> ResponseInfo:
     fields = fields_of(message)
-    return messages_usage(fields.get("usage")), _response_attributes(
-        fields.get("id"), fields.get("model"), fields.get("stop_reason")
+    stop_reason = as_str(fields.get("stop_reason"))
+    return ResponseInfo(
+        messages_usage(fields.get("usage")),
+        as_str(fields.get("id")),
+        as_str(fields.get("model")),
+        (stop_reason,) if stop_reason else (),
     )
 
 
-def read_count_tokens_response(result: Any) -> tuple[Usage | None, dict[str, Any]]:
+def read_count_tokens_response(result: Any) -> ResponseInfo:
     # The pre-estimate of a later call's input; the route is not billable, so it is shown, not priced.
     tokens = as_int(get(result, "input_tokens"))
-    return (Usage(input_tokens=tokens) if tokens is not None else None), {}
+    return ResponseInfo(Usage(input_tokens=tokens) if tokens is not None else None)
 
 
 class MessagesStreamState:
     """Raw Messages stream events: ids from ``message_start``, final counts from ``message_delta``."""
 
-    __slots__ = ("final", "message_id", "model", "stop_reason", "usage", "watching")
+    __slots__ = ("final", "message_id", "model", "stop_reason", "usage")
 
-    def __init__(self, spec: CallSpec) -> None:
+    every_chunk = False  # message_start first; message_delta and message_stop end the stream
+
+    def __init__(self, request: Request, rewrite: Rewrite) -> None:
         self.message_id: str | None = None
         self.model: str | None = None
         self.stop_reason: str | None = None
         self.usage: dict[str, Any] = {}  # field -> latest value (counts only, no text)
         self.final = False  # a message_delta arrived: output_tokens is final, not provisional
-        self.watching = True  # until message_start; message_delta and message_stop end the stream
+
+    @property
+    def started(self) -> bool:
+        return self.message_id is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.stop_reason is not None
 
     def _take(self, usage: Any) -> None:
         fields = fields_of(usage)
@@ -174,35 +165,36 @@ class MessagesStreamState:
             self.final = True
             fields = fields_of(event)
             self._take(fields.get("usage"))
-            reason = get(fields.get("delta"), "stop_reason")
+            reason = as_str(get(fields.get("delta"), "stop_reason"))
             if reason:
                 self.stop_reason = reason
         elif kind == "message_start":
             message = fields_of(get(event, "message"))
-            self.message_id = message.get("id")
-            self.model = message.get("model")
+            self.message_id = as_str(message.get("id")) or ""
+            self.model = as_str(message.get("model"))
             self._take(message.get("usage"))
-            self.watching = False
         return True
 
-    def result(self) -> tuple[Usage | None, dict[str, Any]]:
+    def result(self) -> ResponseInfo:
         usage = messages_usage(self.usage) if self.usage else None
         if usage is not None and not self.final:
             usage.output_tokens = None  # only message_start's provisional count: unknown, not 1
             usage.reasoning_tokens = None
-        return usage, _response_attributes(self.message_id, self.model, self.stop_reason)
+        return ResponseInfo(
+            usage, self.message_id or None, self.model, (self.stop_reason,) if self.stop_reason else ()
+        )
 
 
-def without_sdk_span(options: Any, spec: CallSpec, settings: Settings) -> Any | None:
+def without_sdk_span(call: Call, request: Request) -> tuple[Any | None, Rewrite | None]:
     """Options without ``span_name``, so the SDK's own tracing makes no second span (see above)."""
-    if getattr(options, "span_name", None) is None:
-        return None  # an SDK without tracing, or a request that has no SDK span anyway
-    if not _client_traces(spec.client):
-        return None  # the client makes no span of its own: nothing to switch off, no copy
-    options = options.model_copy(update={"span_name": None})
-    if _client_propagates(spec.client):
-        spec.on_start = partial(_send_trace_context, options)
-    return options
+    if getattr(call.options, "span_name", None) is None:
+        return None, None  # an SDK without tracing, or a request that has no SDK span anyway
+    if not _client_traces(call.client):
+        return None, None  # the client makes no span of its own: nothing to switch off, no copy
+    options = call.options.model_copy(update={"span_name": None})
+    if _client_propagates(call.client):
+        return options, Rewrite(on_start=partial(_send_trace_context, options))
+    return options, None
 
 
 def _client_traces(client: Any) -> bool:
@@ -223,9 +215,9 @@ def _client_propagates(client: Any) -> bool:
     return resolved.get("propagation") is True and get(resolved.get("traces"), "enabled") is True
 
 
-def _send_trace_context(options: Any, span: trace.Span) -> None:
+def _send_trace_context(options: Any, invocation: Invocation) -> None:
     carrier: dict[str, str] = {}
-    inject(carrier, context=trace.set_span_in_context(span))
+    inject(carrier, context=trace.set_span_in_context(invocation.span))
     if carrier:  # a copy: the caller's headers mapping is left as it was
         headers = options.headers if isinstance(options.headers, Mapping) else {}
         options.headers = {**headers, **carrier}
@@ -251,9 +243,9 @@ ROUTES: Mapping[str, Route] = {
 class AnthropicInstrumentor(StainlessInstrumentor):
     """Instruments the anthropic SDK (sync and async, Messages and count_tokens, beta included)."""
 
-    requirement = "anthropic >= 0.50, < 3"
+    requirement = SDKS["anthropic"].requirement
     package = "anthropic"
-    default_provider = sc.PROVIDER_ANTHROPIC
+    default_provider = SDKS["anthropic"].default_provider
 
     def routes(self) -> Mapping[str, Route]:
         return ROUTES

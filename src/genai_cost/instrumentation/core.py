@@ -1,128 +1,78 @@
-"""The one instrumentation core: span lifecycle, timing, metrics, errors, sync and async.
+"""The one instrumentation core: span lifecycle, timing, metrics, cost, errors, sync and async.
 
-Provider adapters describe a call as data (a ``CallSpec``) and know how to read usage from a response
-or a stream; everything else lives here once. The original SDK call runs exactly once, outside every
-telemetry ``try``: its result and its exceptions reach the app unchanged.
+Provider adapters describe a call as data (``contract.Request``) and read responses into a
+``ResponseInfo``; everything else lives here once. The original SDK call runs exactly once, outside
+every telemetry ``try``: its result and its exceptions reach the app unchanged. Each call is priced
+here, at its end, whether or not its span is sampled, so the token and cost metrics stay exact under
+any trace sampler. Needs the OpenTelemetry API only.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error, logger
+from genai_cost._otel_compat import suppressed
 from genai_cost.config import Settings
 from genai_cost.context import current_tags
+from genai_cost.instrumentation.contract import NO_REWRITE, Adapter, Request, ResponseInfo, Rewrite
 from genai_cost.metrics import SCOPE_NAME, Instruments, create_instruments
-from genai_cost.processor import apply_cost
-from genai_cost.usage import Usage
+from genai_cost.pricing.apply import apply_cost
 from genai_cost.version import __version__
 
 _METRIC_TAG_KEYS = (sc.FEATURE_NAME,)
 _METRIC_USER_TAG_KEYS = (sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID)
+_INPUT = {sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_INPUT}
+_OUTPUT = {sc.GEN_AI_TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT}
 
 
-class StreamState(Protocol):
-    """Per-stream accumulator supplied by an adapter. Keeps counts and ids, never text.
-
-    ``process`` sees each chunk as it passes while the state is ``watching`` (a state without the
-    attribute always is). Once it is not, chunks pass by untouched and ``process`` is given the last
-    few (``streams.TAIL_CHUNKS``) when the stream ends, before ``result``: a state stops watching
-    once it has what only the first chunks carry, unless it must hide a chunk or count text.
-    """
-
-    def process(self, chunk: Any) -> bool:
-        """Look at one chunk; return False to hide it from the app (a usage chunk we asked for)."""
-        ...
-
-    def result(self) -> tuple[Usage | None, dict[str, Any]]:
-        """Usage (None if the provider sent none) and response attributes, at stream end."""
-        ...
+def _status_code(exc: BaseException) -> Any:
+    return getattr(exc, "status_code", None) or getattr(exc, "code", None)
 
 
-@dataclass(slots=True)
-class CallSpec:
-    """What an adapter says about one call before it is made."""
-
-    operation: str
-    provider: str
-    request_model: str | None
-    attributes: dict[str, Any]  # request attributes, semconv names
-    server_address: str | None = None
-    server_port: int | None = None
-    stream: bool = False
-    raw: bool = False  # with_raw_response / with_streaming_response: the app parses later
-    read_response: Callable[[Any], tuple[Usage | None, dict[str, Any]]] | None = None
-    new_stream_state: Callable[[CallSpec], StreamState] | None = None
-    asked_for_usage: bool = False  # we added a stream-usage option the app did not ask for
-    # Set only when the user opted in to estimating streams that report no usage.
-    estimated_input_tokens: int | None = None
-    # False for calls that cost nothing (count_tokens): usage goes on the span as a pre-estimate,
-    # but not into the token metric nor the price.
-    billable: bool = True
-    # Filled by the adapter when it changed the call (e.g. asked for stream usage).
-    args: tuple[Any, ...] | None = None
-    kwargs: dict[str, Any] | None = None
-    client: Any = None  # the SDK client making the call, for adapters that honour its options
-    # Called with the span once started, before the SDK call (e.g. to send the span's trace context).
-    on_start: Callable[[trace.Span], None] | None = None
-
-
-RATE_LIMIT_ERROR_TYPE = "RateLimitError"
-
-
-def _is_rate_limit(exc: BaseException) -> bool:
-    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
-    return status == 429 or RATE_LIMIT_ERROR_TYPE in type(exc).__name__
-
-
-def _error_type(exc: BaseException) -> str:
+def error_type(exc: BaseException) -> str:
     """The exception's class name; a 429 raised as a generic class (google-genai's ClientError) is
     reported as RateLimitError, so rate limits count the same for every provider in metrics."""
     name = type(exc).__qualname__
-    if RATE_LIMIT_ERROR_TYPE not in name and _is_rate_limit(exc):
-        return RATE_LIMIT_ERROR_TYPE
+    if sc.RATE_LIMIT_ERROR_TYPE not in name and _status_code(exc) == 429:
+        return sc.RATE_LIMIT_ERROR_TYPE
     return name
 
 
-@dataclass(slots=True)
 class Telemetry:
     """What every wrapper closes over: tracer, instruments and settings."""
 
-    tracer: Tracer
-    instruments: Instruments
-    settings: Settings
-    _tag_keys: tuple[str, ...] = field(default=_METRIC_TAG_KEYS)
+    __slots__ = ("_tag_keys", "instruments", "settings", "tracer")
 
-    def __post_init__(self) -> None:
-        if self.settings.metric_user_attributes:
-            self._tag_keys = _METRIC_USER_TAG_KEYS
+    def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
+        self.tracer = tracer
+        self.instruments = instruments
+        self.settings = settings
+        self._tag_keys = _METRIC_USER_TAG_KEYS if settings.metric_user_attributes else _METRIC_TAG_KEYS
 
-    def start(self, spec: CallSpec, ctx: otel_context.Context | None = None) -> Invocation:
-        """Start the span. ``ctx`` is the current context when the caller has it already."""
-        if ctx is None:
-            ctx = otel_context.get_current()
-        model = spec.request_model
+    def start(self, request: Request, rewrite: Rewrite, ctx: otel_context.Context) -> Invocation:
+        """Start the span of a call made in ``ctx``."""
+        model = request.model
         metric_attrs: dict[str, Any] = {
-            sc.GEN_AI_OPERATION_NAME: spec.operation,
-            sc.GEN_AI_PROVIDER_NAME: spec.provider,
+            sc.GEN_AI_OPERATION_NAME: request.operation,
+            sc.GEN_AI_PROVIDER_NAME: request.provider,
         }
         if model:
             metric_attrs[sc.GEN_AI_REQUEST_MODEL] = model
-        if spec.server_address:
-            metric_attrs[sc.SERVER_ADDRESS] = spec.server_address
-        attributes = spec.attributes
-        attributes.update(metric_attrs)
-        if spec.server_port and spec.server_address:
-            attributes[sc.SERVER_PORT] = spec.server_port
+        if request.server_address:
+            metric_attrs[sc.SERVER_ADDRESS] = request.server_address
+        attributes = {**request.attributes, **metric_attrs}
+        if request.server_port and request.server_address:
+            attributes[sc.SERVER_PORT] = request.server_port
         tags = current_tags(ctx)
         if tags:
             attributes.update(tags)
@@ -130,180 +80,211 @@ class Telemetry:
                 value = tags.get(key)
                 if value is not None:
                     metric_attrs[key] = value
-        name = f"{spec.operation} {model}" if model else spec.operation
+        name = f"{request.operation} {model}" if model else request.operation
         span = self.tracer.start_span(name, ctx, SpanKind.CLIENT, attributes)
-        if spec.on_start is not None:
+        invocation = Invocation(self, request, rewrite, span, metric_attrs, ctx)
+        if rewrite.on_start is not None:
             try:
-                spec.on_start(span)
+                rewrite.on_start(invocation)
             except Exception:
                 log_internal_error("preparing a call")
-        return Invocation(self, spec, span, metric_attrs, ctx)
+        return invocation
 
 
 class Invocation:
-    """One call in flight. ``finish`` runs exactly once, however the call ends."""
+    """One call in flight. ``finish`` runs once, however the call ends.
+
+    ``sent`` is False until an adapter that can tell (google-genai) has seen the request go out: a
+    call that raises before that was rejected by the SDK itself and is not a provider request.
+    """
 
     __slots__ = (
-        "_done",
+        "__weakref__",
         "_first_chunk",
         "_metric_attrs",
         "_start",
-        "_wall_start",
+        "_wall_start_ns",
+        "billed",
+        "done",
         "parent",
+        "request",
+        "rewrite",
+        "sent",
         "span",
-        "spec",
         "telemetry",
     )
 
     def __init__(
         self,
         telemetry: Telemetry,
-        spec: CallSpec,
+        request: Request,
+        rewrite: Rewrite,
         span: trace.Span,
         metric_attrs: dict[str, Any],
-        parent: otel_context.Context | None = None,
+        parent: otel_context.Context,
     ):
         self.telemetry = telemetry
-        self.parent = parent  # the context the call was made in
-        self.spec = spec
+        self.request = request
+        self.rewrite = rewrite
         self.span = span
+        self.parent = parent  # the context the call was made in
+        self.done = False
+        self.sent = True
+        # What the provider billed, read from the response before the SDK parsed it for the app (a
+        # ``.parse()`` call that then raises still counts its tokens).
+        self.billed: ResponseInfo | None = None
         self._metric_attrs = metric_attrs
-        self._done = False
         self._first_chunk: float | None = None
-        self._wall_start = time.time()
+        self._wall_start_ns = time.time_ns()
         self._start = time.perf_counter()
 
-    def first_chunk(self) -> None:
+    def first_chunk(self, now: float) -> None:
+        """A chunk arrived at ``now`` (``time.perf_counter()``); the first one sets the time to it."""
         if self._first_chunk is None:
-            self._first_chunk = time.perf_counter() - self._start
+            self._first_chunk = now - self._start
 
     def finish(
         self,
-        usage: Usage | None,
-        attributes: Mapping[str, Any] | None = None,
+        info: ResponseInfo | None = None,
         error: BaseException | None = None,
+        *,
         incomplete: bool = False,
+        end: float | None = None,
     ) -> None:
-        """End the call: span attributes, metrics and price. A dict given as ``attributes`` is
-        extended in place (adapters build a fresh one per call)."""
-        if self._done:
+        """End the call: span attributes, metrics and price, then the span.
+
+        ``end`` is a ``time.perf_counter()`` reading when the call ended before now (a stream the app
+        stopped using earlier). Never raises.
+        """
+        if self.done:
             return
-        self._done = True
+        self.done = True
+        duration = (time.perf_counter() if end is None else end) - self._start
         try:
-            self._record(usage, attributes, error, incomplete)
+            self._record(info, error, incomplete, duration)
         except Exception:
             log_internal_error("finishing a span")
-        finally:
-            self.span.end()
+        try:
+            self.span.end(None if end is None else self._wall_start_ns + int(duration * 1e9))
+        except Exception:  # a span processor of the app's that raised: not ours to re-raise
+            logger.warning("genai-cost: a span processor raised while ending a span", exc_info=True)
 
     def _record(
-        self,
-        usage: Usage | None,
-        attributes: Mapping[str, Any] | None,
-        error: BaseException | None,
-        incomplete: bool,
+        self, info: ResponseInfo | None, error: BaseException | None, incomplete: bool, duration: float
     ) -> None:
-        telemetry = self.telemetry
-        instruments = telemetry.instruments
-        spec = self.spec
+        request = self.request
         metric_attrs = self._metric_attrs
-        # Span attributes are gathered here and set once: one lock and one validation pass. The
-        # adapter's dict is fresh for each call, so it is added to, not copied.
-        out: dict[str, Any] = attributes if type(attributes) is dict else dict(attributes or ())
-        response_model = out.get(sc.GEN_AI_RESPONSE_MODEL)
-        if response_model:
-            metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
+        out: dict[str, Any] = {}
+        usage = None
+        response_model = None
+        if info is not None:
+            usage = info.usage
+            response_model = info.model
+            if info.response_id:
+                out[sc.GEN_AI_RESPONSE_ID] = info.response_id
+            if response_model:
+                out[sc.GEN_AI_RESPONSE_MODEL] = metric_attrs[sc.GEN_AI_RESPONSE_MODEL] = response_model
+            if info.finish_reasons:
+                out[sc.GEN_AI_RESPONSE_FINISH_REASONS] = info.finish_reasons
+            if info.attributes:
+                out.update(info.attributes)
         if error is not None:
-            error_type = _error_type(error)
-            metric_attrs[sc.ERROR_TYPE] = error_type
-            out[sc.ERROR_TYPE] = error_type
-            if _is_rate_limit(error):
+            out[sc.ERROR_TYPE] = metric_attrs[sc.ERROR_TYPE] = error_type(error)
+            if _status_code(error) == 429 or sc.RATE_LIMIT_ERROR_TYPE in type(error).__name__:
                 out[sc.GENAI_COST_RATE_LIMITED] = True
-            self.span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
-        instruments.duration.record(time.perf_counter() - self._start, metric_attrs)
+            # No description: exception text can quote the prompt, the completion or an API key.
+            self.span.set_status(Status(StatusCode.ERROR))
+            if not self.sent:  # rejected by the SDK before any request: not a provider call
+                out[sc.GENAI_COST_NOT_SENT] = True
+                self.span.set_attributes(out)
+                return
+        instruments = self.telemetry.instruments
+        instruments.duration.record(duration, metric_attrs)
         if self._first_chunk is not None:
             instruments.time_to_first_chunk.record(self._first_chunk, metric_attrs)
             out[sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self._first_chunk
         if incomplete:
             out[sc.GENAI_COST_STREAM_INCOMPLETE] = True
         if usage is None or usage.empty:
-            if (spec.stream or spec.raw) and error is None:
+            if (request.stream or request.raw) and error is None:
                 # The provider sent no usage: leave the token numbers out (never a silent zero).
                 out[sc.GENAI_COST_USAGE_MISSING] = True
         else:
             usage.put_attributes(out)
-            if spec.billable:
+            if request.billable:
                 if usage.input_tokens is not None:
-                    instruments.token_usage.record(
-                        usage.input_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "input"}
-                    )
+                    instruments.token_usage.record(usage.input_tokens, {**metric_attrs, **_INPUT})
                 if usage.output_tokens is not None:
-                    instruments.token_usage.record(
-                        usage.output_tokens, {**metric_attrs, sc.GEN_AI_TOKEN_TYPE: "output"}
-                    )
-                if telemetry.settings.cost_enabled:
-                    # The same function prices other instrumentations' spans in the processor.
+                    instruments.token_usage.record(usage.output_tokens, {**metric_attrs, **_OUTPUT})
+                if self.telemetry.settings.cost_enabled:
                     apply_cost(
                         out,
                         instruments,
                         metric_attrs,
-                        spec.provider,
-                        response_model or spec.request_model,
+                        request.provider,
+                        response_model or request.model,
                         usage,
-                        self._wall_start,
+                        self._wall_start_ns / 1e9,
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped
 
 
-class Adapter(Protocol):
-    """A provider adapter: turns an intercepted SDK call into a ``CallSpec`` (or None: not ours)."""
-
-    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec | None: ...
-
-    def is_stream(self, result: Any) -> bool: ...
+# The call in flight in this context (set while the SDK method runs), for adapter hooks that run
+# inside the SDK call: a request about to be sent, a response about to be parsed.
+_current: ContextVar[Invocation | None] = ContextVar("genai_cost_invocation", default=None)
 
 
-ResultHandler = Callable[[Invocation, Any], Any]
-
-try:  # the keys behind is_instrumentation_enabled(), read from a context we already hold
-    from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
-
-    def _suppressed(ctx: otel_context.Context) -> bool:
-        return bool(ctx.get(_SUPPRESS_INSTRUMENTATION_KEY) or ctx.get(_SUPPRESS_INSTRUMENTATION_KEY_PLAIN))
-
-except ImportError:  # pragma: no cover - an OpenTelemetry that moved them
-
-    def _suppressed(ctx: otel_context.Context) -> bool:
-        return not is_instrumentation_enabled()
+def current_invocation() -> Invocation | None:
+    return _current.get()
 
 
-def make_wrappers(
-    adapter: Adapter,
-    telemetry: Telemetry,
-    on_result: ResultHandler,
-    on_async_result: ResultHandler,
-) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Build the sync and async wrapt wrappers for one adapter.
+@contextmanager
+def running(invocation: Invocation) -> Iterator[None]:
+    """Make ``invocation`` the current one while SDK code that belongs to it runs later (a raw
+    response's ``.parse()``)."""
+    token = _current.set(invocation)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
-    ``on_result`` turns what the SDK returned into what the app gets (the same object, with a stream
-    or raw response instrumented in place) and finishes the span when the call is complete.
-    """
-    describe, start = adapter.describe, telemetry.start
+
+def make_wrappers(adapter: Adapter, telemetry: Telemetry) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Build the sync and async wrapt wrappers for one adapter."""
+    describe, prepare, start = adapter.describe, adapter.prepare, telemetry.start
     get_current, attach, detach = otel_context.get_current, otel_context.attach, otel_context.detach
     in_context = trace.set_span_in_context
 
     def _begin(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Invocation | None:
         ctx = get_current()
-        if _suppressed(ctx):
+        if suppressed(ctx):
             return None
         try:
-            spec = describe(instance, args, kwargs)
-            return None if spec is None else start(spec, ctx)
+            request = describe(instance, args, kwargs)
+            if request is None:
+                return None
+            rewrite = prepare(request, instance, args, kwargs) or NO_REWRITE
+            return start(request, rewrite, ctx)
         except Exception:
             log_internal_error("starting a span")
             return None
+
+    def _failed(invocation: Invocation, exc: BaseException) -> None:
+        try:
+            info = adapter.on_error(invocation, exc)
+        except Exception:
+            log_internal_error("reading a failed call")
+            info = None
+        invocation.finish(info, exc)
+
+    def _done(invocation: Invocation, result: Any, on_result: Callable[[Invocation, Any], Any]) -> Any:
+        try:
+            return on_result(invocation, result)
+        except Exception:
+            log_internal_error("reading a response")
+            invocation.finish()
+            return result
 
     def sync_wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -311,25 +292,21 @@ def make_wrappers(
         invocation = _begin(instance, args, kwargs)
         if invocation is None:
             return wrapped(*args, **kwargs)
-        spec = invocation.spec
-        if spec.args is not None:
-            args = spec.args
-        if spec.kwargs is not None:
-            kwargs = spec.kwargs
+        rewrite = invocation.rewrite
         token = attach(in_context(invocation.span, invocation.parent))
+        current = _current.set(invocation)
         try:
-            result = wrapped(*args, **kwargs)
+            result = wrapped(
+                *(args if rewrite.args is None else rewrite.args),
+                **(kwargs if rewrite.kwargs is None else rewrite.kwargs),
+            )
         except BaseException as exc:
-            invocation.finish(None, error=exc)
+            _failed(invocation, exc)
             raise
         finally:
+            _current.reset(current)
             detach(token)
-        try:
-            return on_result(invocation, result)
-        except Exception:
-            log_internal_error("reading a response")
-            invocation.finish(None)
-            return result
+        return _done(invocation, result, adapter.on_result)
 
     async def async_wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -337,25 +314,21 @@ def make_wrappers(
         invocation = _begin(instance, args, kwargs)
         if invocation is None:
             return await wrapped(*args, **kwargs)
-        spec = invocation.spec
-        if spec.args is not None:
-            args = spec.args
-        if spec.kwargs is not None:
-            kwargs = spec.kwargs
+        rewrite = invocation.rewrite
         token = attach(in_context(invocation.span, invocation.parent))
+        current = _current.set(invocation)
         try:
-            result = await wrapped(*args, **kwargs)
+            result = await wrapped(
+                *(args if rewrite.args is None else rewrite.args),
+                **(kwargs if rewrite.kwargs is None else rewrite.kwargs),
+            )
         except BaseException as exc:
-            invocation.finish(None, error=exc)
+            _failed(invocation, exc)
             raise
         finally:
+            _current.reset(current)
             detach(token)
-        try:
-            return on_async_result(invocation, result)
-        except Exception:
-            log_internal_error("reading a response")
-            invocation.finish(None)
-            return result
+        return _done(invocation, result, adapter.on_async_result)
 
     return sync_wrapper, async_wrapper
 

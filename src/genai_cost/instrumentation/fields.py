@@ -82,7 +82,8 @@ def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
 
 
 def as_int(value: Any) -> int | None:
-    return value if type(value) is int else None
+    """A count (tokens, max_tokens): a non-negative int. A misbehaving proxy's -5 is not reported."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def as_number(value: Any) -> float | int | None:

@@ -34,30 +34,27 @@ prompt, candidates, tool-use prompt and thoughts tokens):
 - ``embed_content`` may carry no usage (the Gemini API often sends none): then no token numbers are
   recorded and the gap is marked, never a zero.
 
-Automatic function calling: with Python functions among its tools, non-stream ``generate_content``
-sends one request per round of calls and returns the last response only, whose usage is that
-request's alone. Every request goes through the private ``Models._generate_content``, so that method
-is wrapped too, lightly: for a call that may loop (``CallSpec.on_start`` registers its span), each
-request's usage is kept, and the span gets their sum. On an SDK without that method the span keeps
-the last request's usage, as before.
+Automatic function calling (``gemini_afc.py``): non-stream ``generate_content`` may send one request
+per round of function calls and return the last response only; every request's usage is summed.
+
+Calls the SDK rejects before sending anything (a TypeError, a ValidationError of the arguments) are
+not provider requests: the SDK's API client's request methods are wrapped to mark a call as sent, and
+a call that raised before that is marked ``genai_cost.request.not_sent`` and left out of the metrics
+and the store, as the Stainless SDKs' own argument errors are (they raise before ``request``).
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable
-from functools import reduce
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import wrapt
-from opentelemetry import trace
-
+from genai_cost import providers
 from genai_cost import semconv as sc
-from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
-from genai_cost.instrumentation import providers, streams
-from genai_cost.instrumentation.base import GenAICostInstrumentor
-from genai_cost.instrumentation.core import CallSpec, Invocation, Telemetry, make_wrappers
+from genai_cost.instrumentation import gemini_afc, streams
+from genai_cost.instrumentation.base import GenAICostInstrumentor, Patch
+from genai_cost.instrumentation.contract import Request, ResponseInfo, ResponseReader, Rewrite
+from genai_cost.instrumentation.core import Invocation, Telemetry, current_invocation, make_wrappers
 from genai_cost.instrumentation.fields import (
     SAMPLING_PARAMS,
     ParamTable,
@@ -69,9 +66,8 @@ from genai_cost.instrumentation.fields import (
     get,
     read_params,
 )
-from genai_cost.usage import Usage
-
-ResponseReader = Callable[[Any], tuple[Usage | None, dict[str, Any]]]
+from genai_cost.providers import SDKS
+from genai_cost.usage import Usage, plus
 
 _OUTPUT_TYPES = {"application/json": "json", "text/plain": "text"}
 
@@ -173,23 +169,6 @@ def content_usage(usage_metadata: Any) -> Usage | None:
     )
 
 
-def _add(a: Usage | None, b: Usage | None) -> Usage | None:
-    if a is None or b is None:
-        return a or b
-
-    def plus(x: int | None, y: int | None) -> int | None:
-        return None if x is None and y is None else (x or 0) + (y or 0)
-
-    return Usage(
-        input_tokens=plus(a.input_tokens, b.input_tokens),
-        output_tokens=plus(a.output_tokens, b.output_tokens),
-        cache_read_tokens=plus(a.cache_read_tokens, b.cache_read_tokens),
-        reasoning_tokens=plus(a.reasoning_tokens, b.reasoning_tokens),
-        tool_use_prompt_tokens=plus(a.tool_use_prompt_tokens, b.tool_use_prompt_tokens),
-        input_audio_tokens=plus(a.input_audio_tokens, b.input_audio_tokens),
-    )
-
-
 def _finish_reason(candidate: Any) -> str | None:
     reason = get(candidate, "finish_reason")
     if reason is None:
@@ -198,46 +177,39 @@ def _finish_reason(candidate: Any) -> str | None:
     return str(getattr(reason, "value", reason)).lower()
 
 
-def _response_attributes(
-    response_id: str | None, model: str | None, reasons: list[str] | tuple[str, ...]
-) -> dict[str, Any]:
-    attributes: dict[str, Any] = {}
-    if response_id:
-        attributes[sc.GEN_AI_RESPONSE_ID] = response_id
-    if model:
-        attributes[sc.GEN_AI_RESPONSE_MODEL] = model_name(model)
-    if reasons:
-        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)
-    return attributes
+def _model(model: str | None) -> str | None:
+    return model_name(model) if model else None
 
 
-def read_content_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+def read_content_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
-    reasons = [r for c in fields.get("candidates") or () if (r := _finish_reason(c))]
-    attributes = _response_attributes(
-        as_str(fields.get("response_id")), as_str(fields.get("model_version")), reasons
+    reasons = tuple(r for c in fields.get("candidates") or () if (r := _finish_reason(c)))
+    return ResponseInfo(
+        content_usage(fields.get("usage_metadata")),
+        as_str(fields.get("response_id")),
+        _model(as_str(fields.get("model_version"))),
+        reasons,
     )
-    return content_usage(fields.get("usage_metadata")), attributes
 
 
-def read_count_tokens_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+def read_count_tokens_response(response: Any) -> ResponseInfo:
     total = as_int(get(response, "total_tokens"))
     if total is None:
-        return None, {}
-    return Usage(
-        input_tokens=total, cache_read_tokens=as_int(get(response, "cached_content_token_count"))
-    ), {}
+        return ResponseInfo()
+    return ResponseInfo(
+        Usage(input_tokens=total, cache_read_tokens=as_int(get(response, "cached_content_token_count")))
+    )
 
 
-def read_embed_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+def read_embed_response(response: Any) -> ResponseInfo:
     tokens = as_int(get(get(response, "usage_metadata"), "prompt_token_count"))
     if tokens is None:  # Vertex AI reports a token count per embedding instead
         counts = [get(get(e, "statistics"), "token_count") for e in get(response, "embeddings") or ()]
-        if counts and all(type(c) in (int, float) for c in counts):
+        if counts and all(type(c) in (int, float) and c >= 0 for c in counts):
             tokens = int(sum(counts))
     if tokens is None:
-        return None, {sc.GENAI_COST_USAGE_MISSING: True}
-    return Usage(input_tokens=tokens), {}
+        return ResponseInfo(attributes={sc.GENAI_COST_USAGE_MISSING: True})
+    return ResponseInfo(Usage(input_tokens=tokens))
 
 
 class ContentStreamState:
@@ -249,12 +221,14 @@ class ContentStreamState:
     a finish reason; a later chunk with the same response id still belongs to it (other candidates).
     SDKs before 1.29 surface no response id: a request has then finished once every candidate of a
     chunk has. (Automatic continuation keeps finish reasons clear between its hops and already sums
-    their usage.)
+    their usage.) Requests can end anywhere in the stream, so every chunk is read.
     """
 
     __slots__ = ("done", "finish_reasons", "finished", "finished_id", "model", "response_id", "usage")
 
-    def __init__(self) -> None:
+    every_chunk = True
+
+    def __init__(self, request: Request | None = None, rewrite: Rewrite | None = None) -> None:
         self.done: Usage | None = None  # usage of the requests already finished
         self.usage: Usage | None = None  # latest usage of the current request
         self.finished = False  # the current request has finished
@@ -263,10 +237,18 @@ class ContentStreamState:
         self.model: str | None = None
         self.finish_reasons: list[str] = []
 
+    @property
+    def started(self) -> bool:
+        return True
+
+    @property
+    def complete(self) -> bool:
+        return self.finished
+
     def process(self, chunk: Any) -> bool:
         response_id = as_str(get(chunk, "response_id"))
         if self.finished and (response_id is None or response_id != self.finished_id):
-            self.done, self.usage, self.finished = _add(self.done, self.usage), None, False
+            self.done, self.usage, self.finished = plus(self.done, self.usage), None, False
         if response_id:
             self.response_id = response_id
         model = as_str(get(chunk, "model_version"))
@@ -283,57 +265,10 @@ class ContentStreamState:
                 self.finished, self.finished_id = True, response_id
         return True
 
-    def result(self) -> tuple[Usage | None, dict[str, Any]]:
-        attributes = _response_attributes(self.response_id, self.model, self.finish_reasons)
-        return _add(self.done, self.usage), attributes
-
-
-# --- automatic function calling ---------------------------------------------------------------------
-# Span of a call that may loop -> usage of each request it sent so far. Weak keys: an entry left by a
-# call that raised goes with its span.
-_REQUESTS: weakref.WeakKeyDictionary[Any, list[Usage | None]] = weakref.WeakKeyDictionary()
-_REQUEST_METHOD = "_generate_content"  # what the SDK's function-calling loop calls once per request
-
-
-def may_call_functions(config: Any) -> bool:
-    """Python functions among the tools: the SDK may then call them and send more requests."""
-    tools = get(config, "tools")
-    return isinstance(tools, list) and any(callable(tool) for tool in tools)
-
-
-def _watch_requests(span: trace.Span) -> None:
-    _REQUESTS[span] = []
-
-
-def _note_request(response: Any) -> None:
-    if not _REQUESTS:  # no call that may loop is in flight: the usual case costs one check
-        return
-    try:
-        requests = _REQUESTS.get(trace.get_current_span())
-        if requests is not None:
-            requests.append(content_usage(get(response, "usage_metadata")))
-    except Exception:
-        log_internal_error("reading a function-calling request")
-
-
-def _request_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    response = wrapped(*args, **kwargs)
-    _note_request(response)
-    return response
-
-
-async def _async_request_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    response = await wrapped(*args, **kwargs)
-    _note_request(response)
-    return response
-
-
-def _all_requests(span: trace.Span, usage: Usage | None) -> Usage | None:
-    """The summed usage of every request the call sent, when there was more than one."""
-    requests = _REQUESTS.pop(span, None)
-    if requests is None or len(requests) < 2:
-        return usage
-    return reduce(_add, requests)
+    def result(self) -> ResponseInfo:
+        return ResponseInfo(
+            plus(self.done, self.usage), self.response_id, _model(self.model), tuple(self.finish_reasons)
+        )
 
 
 # --- the adapter ------------------------------------------------------------------------------------
@@ -356,30 +291,34 @@ class GoogleGenAIAdapter:
         # Non-stream generate_content: the one call that returns only its last request's response.
         self.loops = operation == sc.OP_GENERATE_CONTENT and not stream
 
-    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec | None:
+    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
         config = kwargs.get("config")
         found = endpoint(instance, config, self.settings.provider_hosts)
         attributes = read_config(config) if self.operation == sc.OP_GENERATE_CONTENT else {}
-        return CallSpec(
+        return Request(
             operation=self.operation,
             provider=found.provider,
-            request_model=model_name(kwargs.get("model")),
+            model=model_name(kwargs.get("model")),
             attributes=attributes,
             server_address=found.address,
             server_port=found.port,
             stream=self.stream,
-            read_response=self.read_response,
             billable=self.billable,
-            on_start=_watch_requests if self.loops and may_call_functions(config) else None,
         )
 
-    def is_stream(self, result: Any) -> bool:
-        return self.stream
+    def prepare(
+        self, request: Request, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Rewrite | None:
+        if self.stream:  # a stream's requests are sent while the app reads it
+            return None
+        if self.loops and gemini_afc.may_call_functions(kwargs.get("config")):
+            return _WATCH_SENDING_AND_REQUESTS
+        return _WATCH_SENDING
 
     def on_result(self, invocation: Invocation, result: Any) -> Any:
         if self.stream:
             if not hasattr(result, "__next__"):  # not the generator we know: keep the app working
-                invocation.finish(None)
+                invocation.finish()
                 return result
             return streams.track_generator(result, invocation, ContentStreamState())
         return self._finish(invocation, result)
@@ -387,17 +326,41 @@ class GoogleGenAIAdapter:
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
         if self.stream:
             if not hasattr(result, "__anext__"):
-                invocation.finish(None)
+                invocation.finish()
                 return result
             return streams.track_async_generator(result, invocation, ContentStreamState())
         return self._finish(invocation, result)
 
+    def on_error(self, invocation: Invocation, error: BaseException) -> ResponseInfo | None:
+        gemini_afc.forget(invocation)
+        return None
+
     def _finish(self, invocation: Invocation, result: Any) -> Any:
-        usage, attributes = self.read_response(result) if self.read_response else (None, None)
-        if _REQUESTS and self.loops:
-            usage = _all_requests(invocation.span, usage)
-        invocation.finish(usage, attributes)
+        info = self.read_response(result) if self.read_response else ResponseInfo()
+        if self.loops:
+            info.usage = gemini_afc.all_requests(invocation, info.usage)
+        invocation.finish(info)
         return result
+
+
+def _not_sent_yet(invocation: Invocation) -> None:
+    invocation.sent = False  # until the API client's request method runs (_sending)
+
+
+def _not_sent_yet_and_watch_requests(invocation: Invocation) -> None:
+    invocation.sent = False
+    gemini_afc.watch(invocation)
+
+
+_WATCH_SENDING = Rewrite(on_start=_not_sent_yet)
+_WATCH_SENDING_AND_REQUESTS = Rewrite(on_start=_not_sent_yet_and_watch_requests)
+
+
+def _sending(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    invocation = current_invocation()
+    if invocation is not None:
+        invocation.sent = True
+    return wrapped(*args, **kwargs)
 
 
 # Public method name -> (operation, response reader, stream, billable).
@@ -407,40 +370,25 @@ _METHODS: dict[str, tuple[str, ResponseReader | None, bool, bool]] = {
     "count_tokens": (sc.OP_COUNT_TOKENS, read_count_tokens_response, False, False),
     "embed_content": (sc.OP_EMBEDDINGS, read_embed_response, False, True),
 }
-
-
-def _is_ours(attribute: Any) -> bool:
-    return getattr(getattr(attribute, "_self_wrapper", None), "__genai_cost__", False) is True
+# The API client's methods that send a request (the same names since google-genai 1.8).
+_SEND_METHODS = ("request", "request_streamed", "async_request", "async_request_streamed")
 
 
 class GoogleGenAIInstrumentor(GenAICostInstrumentor):
     """Instruments google-genai: ``client.models`` and ``client.aio.models`` (sync and async)."""
 
-    requirement = "google-genai >= 1.8, < 4"
+    requirement = SDKS["google-genai"].requirement
     hook_module = "google.genai.models"
 
-    def _patch(self, telemetry: Telemetry, settings: Settings) -> None:
-        from google.genai import models
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        from google.genai import _api_client, models
 
-        wrappers: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-            _REQUEST_METHOD: (_request_wrapper, _async_request_wrapper)
-        }
         for name, (operation, reader, stream, billable) in _METHODS.items():
             adapter = GoogleGenAIAdapter(operation, settings, reader, stream, billable)
-            wrappers[name] = make_wrappers(adapter, telemetry, adapter.on_result, adapter.on_async_result)
-        for name, (sync_wrapper, async_wrapper) in wrappers.items():
-            for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
-                current = cls.__dict__.get(name)
-                if current is None or _is_ours(current):
-                    continue  # an SDK without this method, or already ours: never twice
-                wrapper.__genai_cost__ = True  # type: ignore[attr-defined]
-                setattr(cls, name, wrapt.FunctionWrapper(current, wrapper))
-
-    def _unpatch(self) -> None:
-        from google.genai import models
-
-        for cls in (models.Models, models.AsyncModels):
-            for name in (*_METHODS, _REQUEST_METHOD):
-                current = cls.__dict__.get(name)
-                if current is not None and _is_ours(current):
-                    setattr(cls, name, current.__wrapped__)  # the SDK's own function object
+            sync_wrapper, async_wrapper = make_wrappers(adapter, telemetry)
+            yield models.Models, name, sync_wrapper
+            yield models.AsyncModels, name, async_wrapper
+        yield models.Models, gemini_afc.REQUEST_METHOD, gemini_afc.request_wrapper
+        yield models.AsyncModels, gemini_afc.REQUEST_METHOD, gemini_afc.async_request_wrapper
+        for name in _SEND_METHODS:
+            yield _api_client.BaseApiClient, name, _sending

@@ -11,32 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from genai_cost import semconv as sc
 from genai_cost.instrumentation import openai
-from genai_cost.instrumentation.core import CallSpec
+from genai_cost.instrumentation.contract import ResponseInfo
 from genai_cost.instrumentation.fields import as_str
 from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
-from genai_cost.usage import Usage
-
-
-def _groq_chat_stream_state(spec: CallSpec) -> openai.ChatStreamState:
-    state = openai.ChatStreamState(spec)
-    state.groq = True  # the groq SDK talks Groq's format whatever host the provider rules name
-    return state
+from genai_cost.providers import SDKS
 
 
 def read_audio_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
     return as_str(body.get("model")), {}
 
 
-def read_audio_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
-    return None, {}  # billed per audio second; no token usage to report
+def read_audio_response(response: Any) -> ResponseInfo:
+    return ResponseInfo()  # billed per audio second; no token usage to report
 
 
-# OpenAI's chat route (request, response, opt-in estimates); only the stream state always reads x_groq.
-CHAT = replace(openai.CHAT, new_stream_state=_groq_chat_stream_state)
+# OpenAI's chat route (request, response, opt-in estimates); only the stream state always reads
+# x_groq: the groq SDK talks Groq's format whatever host the provider rules name.
+CHAT = replace(openai.CHAT, stream_state=partial(openai.ChatStreamState, groq=True))
 AUDIO = Route(sc.OP_TRANSCRIPTION, read_audio_request, read_audio_response)
 
 ROUTES: Mapping[str, Route] = {
@@ -49,9 +45,9 @@ ROUTES: Mapping[str, Route] = {
 class GroqInstrumentor(StainlessInstrumentor):
     """Instruments the groq SDK (sync and async chat completions, audio transcriptions)."""
 
-    requirement = "groq >= 0.20, < 2"
+    requirement = SDKS["groq"].requirement
     package = "groq"
-    default_provider = sc.PROVIDER_GROQ
+    default_provider = SDKS["groq"].default_provider
 
     def routes(self) -> Mapping[str, Route]:
         return ROUTES

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from genai_cost import semconv as sc
-from genai_cost.config import Settings
-from genai_cost.instrumentation.core import CallSpec
+from genai_cost.instrumentation.contract import Request, ResponseInfo, Rewrite
 from genai_cost.instrumentation.fields import (
     SAMPLING_PARAMS,
+    Fields,
     ParamTable,
     as_int,
     as_str,
@@ -21,10 +21,11 @@ from genai_cost.instrumentation.fields import (
     choice_count,
     fields_of,
     get,
+    is_mapping,
     read_params,
 )
-from genai_cost.instrumentation.providers import OPENAI_COMPATIBLE
-from genai_cost.instrumentation.stainless import Route, StainlessInstrumentor
+from genai_cost.instrumentation.stainless import Call, Route, StainlessInstrumentor
+from genai_cost.providers import SDKS
 from genai_cost.usage import Usage
 
 
@@ -120,50 +121,44 @@ def responses_usage(usage: Any) -> Usage | None:
     )
 
 
-def _response_attributes(response: Any, finish_reasons: tuple[str, ...] | None) -> dict[str, Any]:
-    fields = fields_of(response)
-    attributes: dict[str, Any] = {}
-    response_id = as_str(fields.get("id"))
-    if response_id:
-        attributes[sc.GEN_AI_RESPONSE_ID] = response_id
-    model = as_str(fields.get("model"))
-    if model:
-        attributes[sc.GEN_AI_RESPONSE_MODEL] = model
-    if finish_reasons:
-        attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
-    return attributes
-
-
 def _finish_reasons(choices: Any) -> tuple[str, ...]:
-    return tuple(r for c in choices or () if (r := get(c, "finish_reason")))
+    return tuple(r for c in choices or () if (r := as_str(get(c, "finish_reason"))))
 
 
-def read_chat_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
+def _info(response: Fields, usage: Usage | None, finish_reasons: tuple[str, ...] = ()) -> ResponseInfo:
+    return ResponseInfo(usage, as_str(response.get("id")), as_str(response.get("model")), finish_reasons)
+
+
+def read_chat_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
-    return chat_usage(fields.get("usage")), _response_attributes(
-        response, _finish_reasons(fields.get("choices"))
-    )
+    return _info(fields, chat_usage(fields.get("usage")), _finish_reasons(fields.get("choices")))
 
 
-def read_responses_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
-    status = as_str(get(response, "status"))
-    return responses_usage(get(response, "usage")), _response_attributes(
-        response, (status,) if status else None
-    )
+def read_responses_response(response: Any) -> ResponseInfo:
+    fields = fields_of(response)
+    status = as_str(fields.get("status"))
+    return _info(fields, responses_usage(fields.get("usage")), (status,) if status else ())
 
 
-def read_embeddings_response(response: Any) -> tuple[Usage | None, dict[str, Any]]:
-    usage = get(response, "usage")
-    tokens = as_int(get(usage, "prompt_tokens"))
-    return Usage(input_tokens=tokens) if tokens is not None else None, _response_attributes(response, None)
+def read_embeddings_response(response: Any) -> ResponseInfo:
+    fields = fields_of(response)
+    tokens = as_int(get(fields.get("usage"), "prompt_tokens"))
+    return _info(fields, Usage(input_tokens=tokens) if tokens is not None else None)
 
 
 # --- streams ------------------------------------------------------------------------------------------
 class ChatStreamState:
-    """Chat/Completions chunks: usage from the final chunk (OpenAI) or ``x_groq.usage`` (Groq)."""
+    """Chat/Completions chunks: usage from the final chunk (OpenAI) or ``x_groq.usage`` (Groq).
+
+    Usage and (with one choice) the finish reason are in the last chunks, so after the first chunk
+    (ids) the rest can pass untouched, unless a chunk is to be hidden, text counted for an estimate,
+    or several choices may finish anywhere in the stream.
+    """
 
     __slots__ = (
+        "choices",
         "estimated_input",
+        "every_chunk",
         "finish_reasons",
         "groq",
         "hide_usage_chunk",
@@ -171,35 +166,32 @@ class ChatStreamState:
         "response_id",
         "response_model",
         "usage",
-        "watch_all",
-        "watching",
     )
 
-    def __init__(self, spec: CallSpec) -> None:
+    def __init__(self, request: Request, rewrite: Rewrite, *, groq: bool = False) -> None:
         self.usage: Any = None
-        self.estimated_input = spec.estimated_input_tokens
+        self.estimated_input = rewrite.estimated_input_tokens
         self.output_chars = 0
         self.response_id: str | None = None
         self.response_model: str | None = None
         self.finish_reasons: list[str] = []
-        self.groq = spec.provider == sc.PROVIDER_GROQ
-        # True when we asked for usage on the app's behalf: the usage-only chunk is ours, not the app's.
-        self.hide_usage_chunk = spec.asked_for_usage
-        # Usage and (with one choice) the finish reason are in the last chunks: after the first chunk
-        # (ids) the rest can pass untouched, unless a chunk is to be hidden, text counted, or several
-        # choices may finish anywhere in the stream.
-        self.watch_all = (
-            self.hide_usage_chunk
-            or self.estimated_input is not None
-            or sc.GEN_AI_REQUEST_CHOICE_COUNT in spec.attributes
-        )
-        self.watching = True
+        self.choices = request.attributes.get(sc.GEN_AI_REQUEST_CHOICE_COUNT, 1)
+        self.groq = groq or request.provider == sc.PROVIDER_GROQ
+        self.hide_usage_chunk = rewrite.hide_usage_chunk
+        self.every_chunk = self.hide_usage_chunk or self.estimated_input is not None or self.choices != 1
+
+    @property
+    def started(self) -> bool:
+        return bool(self.response_id)  # Azure's first chunk (prompt filter results) has empty ids
+
+    @property
+    def complete(self) -> bool:
+        return len(self.finish_reasons) >= self.choices
 
     def process(self, chunk: Any) -> bool:
-        if not self.response_id:  # Azure's first chunk (prompt filter results) has empty ids
+        if not self.response_id:
             self.response_id = chunk.id
             self.response_model = chunk.model
-            self.watching = self.watch_all
         choices = chunk.choices
         for choice in choices:
             reason = choice.finish_reason
@@ -223,44 +215,52 @@ class ChatStreamState:
                 self.usage = usage
         return True
 
-    def result(self) -> tuple[Usage | None, dict[str, Any]]:
-        attributes: dict[str, Any] = {}
-        if self.response_id:
-            attributes[sc.GEN_AI_RESPONSE_ID] = self.response_id
-        if self.response_model:
-            attributes[sc.GEN_AI_RESPONSE_MODEL] = self.response_model
-        if self.finish_reasons:
-            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(self.finish_reasons)
-        usage = chat_usage(self.usage)
-        if usage is None and self.estimated_input is not None:
-            attributes[sc.GENAI_COST_USAGE_ESTIMATED] = True
-            usage = Usage(
+    def result(self) -> ResponseInfo:
+        info = ResponseInfo(
+            chat_usage(self.usage),
+            as_str(self.response_id),
+            as_str(self.response_model),
+            tuple(self.finish_reasons),
+        )
+        if info.usage is None and self.estimated_input is not None:
+            info.attributes = {sc.GENAI_COST_USAGE_ESTIMATED: True}
+            info.usage = Usage(
                 input_tokens=self.estimated_input, output_tokens=-(-self.output_chars // _CHARS_PER_TOKEN)
             )
-        return usage, attributes
+        return info
 
 
 class ResponsesStreamState:
     """Responses API events: usage arrives only with response.completed (or .incomplete/.failed)."""
 
-    __slots__ = ("response", "watching")
+    __slots__ = ("final", "response")
 
+    every_chunk = False
     _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
-    def __init__(self, spec: CallSpec) -> None:
-        self.response: Any = None
-        self.watching = True  # until response.created; the final event is the stream's last
+    def __init__(self, request: Request, rewrite: Rewrite) -> None:
+        self.response: Any = None  # from response.created, then from the final event
+        self.final = False
+
+    @property
+    def started(self) -> bool:
+        return self.response is not None
+
+    @property
+    def complete(self) -> bool:
+        return self.final
 
     def process(self, event: Any) -> bool:
         event_type = event.type
-        if event_type in self._FINAL or (event_type == "response.created" and self.response is None):
+        if event_type in self._FINAL:
+            self.response, self.final = event.response, True
+        elif event_type == "response.created" and self.response is None:
             self.response = event.response
-            self.watching = False
         return True
 
-    def result(self) -> tuple[Usage | None, dict[str, Any]]:
+    def result(self) -> ResponseInfo:
         if self.response is None:
-            return None, {}
+            return ResponseInfo()
         return read_responses_response(self.response)
 
 
@@ -279,42 +279,44 @@ def _text_chars(value: Any) -> int:
     return 0
 
 
-def prepare_stream(options: Any, spec: CallSpec, settings: Settings) -> Any | None:
-    if spec.stream and settings.estimate_usage:
-        spec.estimated_input_tokens = -(-_text_chars(options.json_data) // _CHARS_PER_TOKEN)
-    return ask_for_stream_usage(options, spec, settings)
+def prepare_stream(call: Call, request: Request) -> tuple[Any | None, Rewrite | None]:
+    """Opt-in input estimate, and stream usage asked for on the app's behalf."""
+    if not request.stream:
+        return None, None
+    estimated = None
+    if call.settings.estimate_usage:
+        estimated = -(-_text_chars(call.body()) // _CHARS_PER_TOKEN)
+    new_options = ask_for_stream_usage(call, request)
+    if new_options is None and estimated is None:
+        return None, None
+    return new_options, Rewrite(hide_usage_chunk=new_options is not None, estimated_input_tokens=estimated)
 
 
-def ask_for_stream_usage(options: Any, spec: CallSpec, settings: Settings) -> Any | None:
-    """Add ``stream_options.include_usage`` to an OpenAI stream request the app left without it.
+def ask_for_stream_usage(call: Call, request: Request) -> Any | None:
+    """New options with ``stream_options.include_usage`` for an OpenAI stream the app left without it.
 
     Only for OpenAI itself (other OpenAI-compatible servers may reject the option), only when the
-    app did not decide either way, and the extra chunk is then hidden from the app.
+    app did not decide either way (in its body or its ``extra_body``), and not for a raw response:
+    the app reads those events itself, where the extra chunk could not be hidden.
     """
-    if not (spec.stream and settings.stream_usage and spec.provider in _STREAM_USAGE_PROVIDERS):
+    if not (request.stream and call.settings.stream_usage and request.provider in _STREAM_USAGE_PROVIDERS):
         return None
-    body = options.json_data
-    stream_options = body.get("stream_options")
+    if request.raw:
+        return None
+    stream_options = call.body().get("stream_options")
     if stream_options is not None and (
         not isinstance(stream_options, Mapping) or "include_usage" in stream_options
     ):
         return None
+    options = call.options
+    body = options.json_data if is_mapping(options.json_data) else {}
     new_body = {**body, "stream_options": {**(stream_options or {}), "include_usage": True}}
-    spec.asked_for_usage = True
     return options.model_copy(update={"json_data": new_body})
 
 
-def _chat_stream_state(spec: CallSpec) -> ChatStreamState:
-    return ChatStreamState(spec)
-
-
-CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, _chat_stream_state, prepare_stream)
+CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, ChatStreamState, prepare_stream)
 COMPLETIONS = Route(
-    sc.OP_TEXT_COMPLETION,
-    read_completions_request,
-    read_chat_response,
-    _chat_stream_state,
-    prepare_stream,
+    sc.OP_TEXT_COMPLETION, read_completions_request, read_chat_response, ChatStreamState, prepare_stream
 )
 RESPONSES = Route(sc.OP_CHAT, read_responses_request, read_responses_response, ResponsesStreamState)
 EMBEDDINGS = Route(sc.OP_EMBEDDINGS, read_embeddings_request, read_embeddings_response)
@@ -330,10 +332,10 @@ ROUTES: Mapping[str, Route] = {
 class OpenAIInstrumentor(StainlessInstrumentor):
     """Instruments the openai SDK (sync and async, every resource going through its client)."""
 
-    requirement = "openai >= 1.66, < 4"
+    requirement = SDKS["openai"].requirement
     package = "openai"
     # The OpenAI SDK on a host we do not know: an OpenAI-compatible server (vLLM, a proxy, ...).
-    default_provider = OPENAI_COMPATIBLE
+    default_provider = SDKS["openai"].default_provider
 
     def routes(self) -> Mapping[str, Route]:
         return ROUTES

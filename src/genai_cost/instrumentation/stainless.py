@@ -4,33 +4,50 @@ Their resources all funnel into ``SyncAPIClient.request`` / ``AsyncAPIClient.req
 ``_base_client``) with the URL path, the JSON body and the stream flag. Wrapping that one method per
 SDK covers every resource method, ``.parse``, ``with_raw_response``, ``with_streaming_response`` and
 the SDKs' stream helpers, and is routed here on the request path. A provider module supplies only a
-route table: path -> ``Route`` (how to read the request, the response and the stream).
+route table: path -> ``Route`` (how to read the request, the response and the stream). The SDKs'
+``Stream.close`` / ``AsyncStream.close`` are wrapped too, so closing a stream finishes its call.
 """
 
 from __future__ import annotations
 
 import importlib
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import wrapt
-from opentelemetry.instrumentation.utils import unwrap
-
+from genai_cost import providers
+from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
-from genai_cost.instrumentation import providers
-from genai_cost.instrumentation.base import GenAICostInstrumentor
-from genai_cost.instrumentation.core import CallSpec, Invocation, StreamState, Telemetry, make_wrappers
+from genai_cost.instrumentation import streams
+from genai_cost.instrumentation.base import GenAICostInstrumentor, Patch
+from genai_cost.instrumentation.contract import Request, ResponseInfo, ResponseReader, Rewrite, StreamState
+from genai_cost.instrumentation.core import Invocation, Telemetry, current_invocation, make_wrappers
 from genai_cost.instrumentation.fields import is_mapping
-from genai_cost.instrumentation.streams import instrument_raw_response, instrument_stream
-from genai_cost.usage import Usage
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
 RequestReader = Callable[[Mapping[str, Any]], tuple[str | None, dict[str, Any]]]
-ResponseReader = Callable[[Any], tuple[Usage | None, dict[str, Any]]]
+
+
+class Call:
+    """An intercepted ``request(...)``, as a route's ``prepare`` sees it."""
+
+    __slots__ = ("client", "options", "settings")
+
+    def __init__(self, options: Any, client: Any, settings: Settings) -> None:
+        self.options = options  # the SDK's FinalRequestOptions
+        self.client = client  # the SDK client making the call
+        self.settings = settings
+
+    def body(self) -> Mapping[str, Any]:
+        """The JSON body, with the app's extra_body merged in (as the SDK sends it)."""
+        return request_body(self.options)
+
+
+# A route's changes to a call: new request options (None: unchanged) and the rest of the rewrite.
+Prepare = Callable[[Call, Request], tuple[Any | None, Rewrite | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +56,26 @@ class Route:
 
     operation: str
     read_request: RequestReader  # body -> (request model, request attributes)
-    read_response: ResponseReader  # parsed response -> (usage, response attributes)
-    new_stream_state: Callable[[CallSpec], StreamState] | None = None
-    # May return a changed options object (e.g. asking OpenAI for stream usage); None keeps it.
-    prepare: Callable[[Any, CallSpec, Settings], Any | None] | None = None
-    billable: bool = True  # False: the call costs nothing (token counting), see CallSpec.billable
+    read_response: ResponseReader  # parsed response -> ResponseInfo
+    stream_state: Callable[[Request, Rewrite], StreamState] | None = None
+    prepare: Prepare | None = None
+    billable: bool = True  # False: the call costs nothing (token counting), see Request.billable
+
+
+def request_body(options: Any) -> Mapping[str, Any]:
+    """The JSON body of a request, with the app's extra_body merged in (the caller's wins, as the SDK
+    merges it)."""
+    body = options.json_data
+    if not is_mapping(body):
+        body = {}
+    extra = getattr(options, "extra_json", None)
+    if extra and is_mapping(extra):
+        body = {**body, **extra}
+    return body
 
 
 class StainlessAdapter:
-    """Turns an intercepted ``request(cast_to, options, *, stream, stream_cls)`` into a CallSpec."""
+    """Turns an intercepted ``request(cast_to, options, *, stream, stream_cls)`` into a Request."""
 
     def __init__(
         self,
@@ -72,84 +100,123 @@ class StainlessAdapter:
             self._endpoints[client] = found
         return found
 
-    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallSpec | None:
-        options = args[1] if len(args) > 1 else kwargs.get("options")
-        if options is None:
+    @staticmethod
+    def _options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return args[1] if len(args) > 1 else kwargs.get("options")
+
+    def _path(self, options: Any) -> str | None:
+        """The route key of a request: its URL path (beta endpoints add ?beta=true), POST only."""
+        if options is None or options.method not in ("post", "POST"):
             return None
         url = options.url
-        route = self.routes.get(url)
-        if route is None:
-            route = self.routes.get(url.partition("?")[0])  # beta endpoints add ?beta=true
-            if route is None:
-                return None
-        if options.method not in ("post", "POST"):
+        if url in self.routes:
+            return url
+        path = url.partition("?")[0]
+        return path if path in self.routes else None
+
+    def describe(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Request | None:
+        options = self._options(args, kwargs)
+        path = self._path(options)
+        if path is None:
             return None
-        body = options.json_data
-        if not is_mapping(body):
-            body = {}
-        extra = getattr(options, "extra_json", None)
-        if extra and is_mapping(extra):  # extra_body: the SDK merges it in, the caller's wins
-            body = {**body, **extra}
-        model, attributes = route.read_request(body)
+        route = self.routes[path]
+        model, attributes = route.read_request(request_body(options))
         endpoint = self.endpoint(instance)
         headers = options.headers
-        stream = kwargs.get("stream")
-        spec = CallSpec(
+        return Request(
             route.operation,
             endpoint.provider,
             model,
             attributes,
             endpoint.address,
             endpoint.port,
-            bool(stream),
+            bool(kwargs.get("stream")),
             # with_raw_response: the app parses (or not) later
             bool(headers) and is_mapping(headers) and headers.get(RAW_RESPONSE_HEADER) is not None,
-            route.read_response,
-            route.new_stream_state if stream else None,
-            billable=route.billable,
-            client=instance,
+            route.billable,
+            path,
         )
-        if route.prepare is not None:
-            new_options = route.prepare(options, spec, self.settings)
-            if new_options is not None:
-                if len(args) > 1:
-                    spec.args = (args[0], new_options, *args[2:])
-                else:
-                    spec.kwargs = {**kwargs, "options": new_options}
-        return spec
 
-    def is_stream(self, result: Any) -> bool:
-        return isinstance(result, self.stream_types)
+    def prepare(
+        self, request: Request, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Rewrite | None:
+        options = self._options(args, kwargs)
+        route = self.routes[request.endpoint]  # type: ignore[index]
+        new_options, rewrite = None, None
+        if route.prepare is not None:
+            new_options, rewrite = route.prepare(Call(options, instance, self.settings), request)
+        post_parser = getattr(new_options or options, "post_parser", None)
+        if callable(post_parser):  # .parse(): read the usage before the app's parser may fail
+            new_options = (new_options or options).model_copy(
+                update={"post_parser": partial(_read_then_parse, post_parser, route.read_response)}
+            )
+        if new_options is None:
+            return rewrite
+        rewrite = rewrite or Rewrite()
+        if len(args) > 1:
+            return rewrite._replace(args=(args[0], new_options, *args[2:]))
+        return rewrite._replace(kwargs={**kwargs, "options": new_options})
 
     # --- what the app gets back ---------------------------------------------------------------
     def _parsed(self, invocation: Invocation, result: Any, is_async: bool) -> Any:
-        spec = invocation.spec
-        if spec.new_stream_state is not None and isinstance(result, self.stream_types):
-            return instrument_stream(result, invocation, spec.new_stream_state(spec), is_async)
-        if spec.read_response is None:
-            invocation.finish(None)
-            return result
-        usage, attributes = spec.read_response(result)
-        invocation.finish(usage, attributes)
+        route = self.routes[invocation.request.endpoint]  # type: ignore[index]
+        if route.stream_state is not None and isinstance(result, self.stream_types):
+            state = route.stream_state(invocation.request, invocation.rewrite)
+            return streams.instrument_stream(result, invocation, state, is_async)
+        invocation.finish(route.read_response(result))
         return result
 
     def on_result(self, invocation: Invocation, result: Any) -> Any:
-        if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, partial(self._on_parsed, is_async=False))
+        if invocation.request.raw:
+            return streams.instrument_raw_response(
+                result, invocation, partial(self._on_parsed, is_async=False)
+            )
         return self._parsed(invocation, result, False)
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
-        if invocation.spec.raw:
-            return instrument_raw_response(result, invocation, partial(self._on_parsed, is_async=True))
+        if invocation.request.raw:
+            return streams.instrument_raw_response(
+                result, invocation, partial(self._on_parsed, is_async=True)
+            )
         return self._parsed(invocation, result, True)
 
+    def on_error(self, invocation: Invocation, error: BaseException) -> ResponseInfo | None:
+        return invocation.billed  # read from the response before a failed .parse() (see prepare)
+
     def _on_parsed(self, invocation: Invocation, result: Any, is_async: bool) -> None:
-        if not invocation._done:
+        if not invocation.done:
             self._parsed(invocation, result, is_async)
 
 
+def _read_then_parse(post_parser: Callable[[Any], Any], read_response: ResponseReader, response: Any) -> Any:
+    """The SDK's ``.parse()`` step with the usage read first: a billed response whose parsing fails
+    (LengthFinishReasonError, a ValidationError) still counts its tokens and cost."""
+    invocation = current_invocation()
+    if invocation is not None:
+        try:
+            invocation.billed = read_response(response)
+        except Exception:
+            log_internal_error("reading a response before parsing it")
+    return post_parser(response)
+
+
+async def _close_stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        streams.closed(instance)
+
+
+def _close_sync_stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        streams.closed(instance)
+
+
 class StainlessInstrumentor(GenAICostInstrumentor):
-    """Instrumentor for one Stainless SDK: wraps its two ``request`` methods, routed by ``routes``."""
+    """Instrumentor for one Stainless SDK: wraps its two ``request`` methods, routed by ``routes``,
+    and its streams' ``close``."""
 
     package: str = ""  # import name of the SDK, e.g. "openai"
     default_provider: str = ""
@@ -161,21 +228,16 @@ class StainlessInstrumentor(GenAICostInstrumentor):
     def routes(self) -> Mapping[str, Route]:
         raise NotImplementedError
 
-    def _patch(self, telemetry: Telemetry, settings: Settings) -> None:
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         base = importlib.import_module(f"{self.package}._base_client")
         streaming = importlib.import_module(f"{self.package}._streaming")
         adapter = StainlessAdapter(
             self.routes(), self.default_provider, settings, (streaming.Stream, streaming.AsyncStream)
         )
-        sync_wrapper, async_wrapper = make_wrappers(
-            adapter, telemetry, adapter.on_result, adapter.on_async_result
+        sync_wrapper, async_wrapper = make_wrappers(adapter, telemetry)
+        return (
+            (base.SyncAPIClient, "request", sync_wrapper),
+            (base.AsyncAPIClient, "request", async_wrapper),
+            (streaming.Stream, "close", _close_sync_stream),
+            (streaming.AsyncStream, "close", _close_stream),
         )
-        for cls_name, wrapper in (("SyncAPIClient", sync_wrapper), ("AsyncAPIClient", async_wrapper)):
-            if isinstance(getattr(base, cls_name).request, wrapt.ObjectProxy):
-                continue  # already wrapped (by us through another path): never twice
-            wrapt.wrap_function_wrapper(base, f"{cls_name}.request", wrapper)
-
-    def _unpatch(self) -> None:
-        base = importlib.import_module(f"{self.package}._base_client")
-        unwrap(base.SyncAPIClient, "request")
-        unwrap(base.AsyncAPIClient, "request")

@@ -14,7 +14,6 @@ import threading
 from datetime import UTC, datetime, time
 from typing import TYPE_CHECKING, Any
 
-from genai_cost import semconv as sc
 from genai_cost.pricing.rates import (
     ALWAYS,
     FROM_TIMESTAMP,
@@ -24,6 +23,7 @@ from genai_cost.pricing.rates import (
     Rates,
     Schedule,
 )
+from genai_cost.providers import PRICES_IDS
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
@@ -32,27 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("genai_cost")
 
 # gen_ai.provider.name (and the older gen_ai.system) values -> genai-prices provider ids.
-PROVIDER_IDS: dict[str, str] = {
-    sc.PROVIDER_OPENAI: "openai",
-    sc.PROVIDER_AZURE_OPENAI: "azure",
-    "azure.ai.inference": "azure",
-    "az.ai.openai": "azure",
-    "az.ai.inference": "azure",
-    sc.PROVIDER_ANTHROPIC: "anthropic",
-    sc.PROVIDER_GROQ: "groq",
-    sc.PROVIDER_GEMINI: "google",
-    sc.PROVIDER_VERTEX_AI: "google",
-    "gcp.gen_ai": "google",
-    "gemini": "google",
-    "vertex_ai": "google",
-    "aws.bedrock": "aws",
-    "mistral_ai": "mistral",
-    "x_ai": "x-ai",
-    "xai": "x-ai",
-    "deepseek": "deepseek",
-    "perplexity": "perplexity",
-    "cohere": "cohere",
-}
+PROVIDER_IDS: dict[str, str] = PRICES_IDS
 
 # For OpenAI-compatible servers of unknown providers: after genai-prices' own model-name rules
 # (gpt-* -> openai, claude -> anthropic, gemini -> google, ...), look in the model makers' own

@@ -1,0 +1,62 @@
+"""Turning one call's usage into cost telemetry: the price, the cost metric, the span attributes.
+
+Used by our instrumentation at the end of every call (sampled or not, so the cost metric does not
+depend on the trace sampler) and by the cost span processor for other instrumentations' spans.
+Needs the OpenTelemetry API only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genai_cost import semconv as sc
+from genai_cost.metrics import Instruments
+from genai_cost.pricing.book import get_price_book
+from genai_cost.usage import Cost, Usage
+
+
+def apply_cost(
+    out: dict[str, Any] | None,
+    instruments: Instruments,
+    metric_attributes: Mapping[str, Any],
+    provider: str | None,
+    model: str | None,
+    usage: Usage,
+    when: float | None = None,
+) -> Cost | None:
+    """Price one call and record it.
+
+    Records the cost metric (priced) or the unpriced counter plus a once-per-model warning (not
+    priced), then adds the span attributes (cost parts, or ``genai_cost.unpriced=True``) to ``out``
+    (None for a span that is not recording). Nothing happens for empty usage.
+    """
+    if usage.empty:
+        return None
+    cost = get_price_book().price(provider, model, usage, when) if model else None
+    record_cost(instruments, metric_attributes, provider, model, cost)
+    if out is not None:
+        put_cost_attributes(out, cost)
+    return cost
+
+
+def record_cost(
+    instruments: Instruments,
+    metric_attributes: Mapping[str, Any],
+    provider: str | None,
+    model: str | None,
+    cost: Cost | None,
+) -> None:
+    if cost is not None:
+        instruments.cost.record(cost.total, metric_attributes)
+    else:
+        instruments.unpriced.add(1, metric_attributes)
+        get_price_book().warn_unpriced(provider, model)
+
+
+def put_cost_attributes(out: dict[str, Any], cost: Cost | None) -> None:
+    """The cost parts, or ``genai_cost.unpriced=True`` when no price is known."""
+    if cost is not None:
+        cost.put_attributes(out)
+    else:
+        out[sc.GENAI_COST_UNPRICED] = True
