@@ -5,8 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pwd
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +22,13 @@ import pytest
 from genai_cost import config
 from genai_cost.cli import main
 from genai_cost.store.db import UsageStore
-from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE
+from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, m001_usage
 from genai_cost.store.timerange import TimeRangeError, resolve
 from genai_cost.usage import Cost, Usage
 from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, Call, record, utc
 
 NOVEMBER = ["--from", "2026-11-01", "--to", "2026-11-30"]
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 @pytest.fixture(autouse=True)
@@ -295,3 +303,91 @@ def test_store_is_not_created_by_report(tmp_path: Path, capsys: pytest.CaptureFi
     UsageStore.open(path).close()  # an empty store reports zero calls
     code, out, _ = run(capsys, "-d", str(path))
     assert code == 0 and "no GenAI calls in this range (calls recorded: none)" in out
+
+
+# --- a reader who may not write -------------------------------------------------------------------------
+
+_CLI = "import sys; sys.path.insert(0, sys.argv[1]); from genai_cost.cli import main; sys.exit(main(sys.argv[2:]))"
+
+
+def _reader_command() -> list[str]:
+    """How to run Python as a user who cannot write the store. Root writes through any file mode, so
+    as root the CLI runs as `nobody` (it needs only the standard library and src/)."""
+    if os.geteuid() != 0:
+        return [sys.executable]
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "running as root: setpriv (util-linux) is needed to read the store as another user"
+    nobody = pwd.getpwnam("nobody")
+    drop = [setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    # The test's interpreter may live in root's home; any Python 3.11+ that `nobody` can run will do.
+    for python in (sys.executable, "/usr/bin/python3", shutil.which("python3")):
+        if python and subprocess.run(
+            [*drop, python, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"],
+            capture_output=True, env={"PATH": "/usr/bin:/bin"}, check=False,
+        ).returncode == 0:  # fmt: skip
+            return [*drop, python]
+    raise AssertionError(
+        "no Python 3.11+ that the user nobody may run (tried the test's and /usr/bin/python3)"
+    )
+
+
+def _as_a_reader(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_reader_command(), "-c", _CLI, SRC, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        check=False,
+    )
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    # Not tmp_path: pytest keeps its temporary directories private to their owner.
+    base = Path(tempfile.mkdtemp(prefix="genai-cost-readonly-"))
+    base.chmod(0o755)
+    yield base
+    for path in base.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(base)
+
+
+def test_report_needs_read_access_only(shared_dir: Path) -> None:
+    # The app has exited (its WAL is checkpointed and gone); the reader may read the file but write
+    # neither it nor its directory, so SQLite cannot create the -shm file WAL mode uses.
+    path = shared_dir / "store" / "usage.db"
+    record(str(path), CALLS)
+    assert sorted(os.listdir(path.parent)) == ["usage.db"]
+    before = path.read_bytes()
+    path.chmod(0o444)
+    path.parent.chmod(0o555)
+    done = _as_a_reader("report", "-d", str(path), "--format", "json", *NOVEMBER)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["requests"] == 7
+    done = _as_a_reader("report", "-d", str(path), "--by", "user")
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "By user" in done.stdout
+    assert sorted(os.listdir(path.parent)) == ["usage.db"] and path.read_bytes() == before
+
+
+def test_report_on_an_old_store_it_may_not_upgrade(shared_dir: Path) -> None:
+    path = shared_dir / "store" / "usage.db"
+    path.parent.mkdir()
+    old = sqlite3.connect(path, isolation_level=None)
+    m001_usage(old)
+    old.execute(f"CREATE TABLE {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
+    old.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
+    old.close()
+    path.chmod(0o444)
+    path.parent.chmod(0o555)
+    done = _as_a_reader("report", "-d", str(path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"genai-cost: error: {path} was written by an older genai-cost and needs a one-time upgrade; "
+        "run genai-cost report once as a user who can write it\n"
+    )
+    path.parent.chmod(0o755)
+    path.chmod(0o644)
+    assert main(["report", "-d", str(path), "--format", "json"]) == 0  # its owner upgrades it

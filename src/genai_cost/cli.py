@@ -81,7 +81,7 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     path = resolve_db_path(args.database)
     sections = (args.by,) if args.by else DEFAULT_SECTIONS
-    with UsageStore.open(path, create=False) as store:
+    with UsageStore.open(path, readonly=True) as store:
         results: list[tuple[str, list[ReportRow]]] = [
             (by, store.report(by, time_range, top=None if by == TOTAL else args.top)) for by in sections
         ]

@@ -130,7 +130,7 @@ def check_against_ledger(result: DemoResult) -> str:
     billed = [c for c in result.ledger if c.usage_reported and c.counted_tokens is None]
     billed_in = sum(c.normalized().input_tokens or 0 for c in billed)
     billed_out = sum(c.normalized().output_tokens or 0 for c in billed)
-    with UsageStore.open(result.db_path, create=False) as store:
+    with UsageStore.open(result.db_path, readonly=True) as store:
         rows = [r for r in store.rows() if r.input_tokens is not None and r.operation != "count_tokens"]
     stored_in = sum(r.input_tokens or 0 for r in rows)
     stored_out = sum(r.output_tokens or 0 for r in rows)
