@@ -156,6 +156,18 @@ def test_day_and_operation_breakdowns(db: Path, capsys: pytest.CaptureFixture[st
 # --- time ranges relative to now ----------------------------------------------------------------------
 
 
+def test_ranges_near_the_ends_of_the_calendar(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Years below 1000 compare as text only when written with four digits.
+    for argv in (
+        ["--from", "0999-01-01"],
+        ["--from", "0001-01-01", "--to", "9999-12-30"],
+        ["--days", "700000"],
+    ):
+        code, out, err = run(capsys, "--format", "json", *argv)
+        assert (code, err) == (0, ""), argv
+        assert json.loads(out)[0]["requests"] == 8, argv
+
+
 def test_per_user_over_7_30_90_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     ages = [
@@ -208,6 +220,17 @@ def _one_line_error(code: int, out: str, err: str) -> str:
         (["--days", "7", "--from", "2026-11-01"], "use either --since/--days or --from, not both"),
         (["--days", "0"], "--days 0: expected a whole number of days, 1 or more"),
         (["--from", "2026-11-22", "--to", "2026-11-01"], "the range is empty"),
+        (
+            ["--to", "9999-12-31"],
+            "--to '9999-12-31': out of range (use a date from 0001-01-01 to 9999-12-30)",
+        ),
+        (["--from", "0001-01-01T00:00+05:00"], "--from '0001-01-01T00:00+05:00': out of range"),
+        (["--days", "999999999"], "--days 999999999: too far back (the earliest date is 0001-01-01)"),
+        (
+            ["--since", "99999999999d"],
+            "--since '99999999999d': too far back (the earliest date is 0001-01-01)",
+        ),
+        (["--since", "9" * 5000 + "m"], "too far back"),
     ],
 )
 def test_bad_time_range(db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:

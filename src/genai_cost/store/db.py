@@ -51,7 +51,8 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 def format_time(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order and SQLite's date functions read it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: its %Y gives "999", not "0999", on glibc, which breaks the order.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(slots=True)
