@@ -608,6 +608,50 @@ def test_malformed_override_files(
     assert str(error).startswith(f"{path}:{line}: ")
 
 
+def _alias_bomb() -> str:
+    # Nine levels of nine aliases each: 9**9 (387 million) scalars once expanded, from 400 bytes.
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    return "\n".join(lines) + "\nmodels: *i\n"
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "bomb.yaml", _alias_bomb())
+    assert len(path.read_bytes()) < 500
+    # In a child with a memory cap and a deadline: if this ever expands again, it fails, not hangs.
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from genai_cost.pricing import PriceBook, PriceOverrideError\n"
+        "try:\n    PriceBook(sys.argv[1])\nexcept PriceOverrideError as e:\n    print(e)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert time.monotonic() - started < 10
+    assert done.stdout == (
+        f"{path}:1: YAML anchors and aliases (&a) are not allowed in a price file; write each value out\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "shown"),
+    [
+        ("models: &m [*m]\n", 1, "&m"),  # refers to itself: endless
+        ("models:\n  - &gpt {model: a, input: 1, output: 1}\n  - *gpt\n", 2, "&gpt"),
+        ("models:\n  - model: a\n    input: 1\n    output: *price\n", 4, "*price"),  # undefined alias
+    ],
+)
+def test_yaml_anchors_and_aliases_are_refused(tmp_path: Path, text: str, line: int, shown: str) -> None:
+    path = write(tmp_path, "aliases.yaml", text)
+    with pytest.raises(PriceOverrideError) as info:
+        PriceBook(path)
+    assert str(info.value).startswith(f"{path}:{line}: YAML anchors and aliases ({shown}")
+
+
 def test_same_as_unknown_model_fails_at_load(tmp_path: Path) -> None:
     path = write(tmp_path, "same.yaml", "models:\n  - model: a\n    same_as: gpt-99-ultra\n")
     with pytest.raises(
