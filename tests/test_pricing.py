@@ -686,11 +686,47 @@ def test_env_var_and_code_configuration(tmp_path: Path, monkeypatch: pytest.Monk
     assert total(shared, "vllm", "acme-llm", usage) == pytest.approx(usd((1_000, 1.0)))
     with pytest.raises(PriceOverrideError, match=r"bad\.yaml:4: models\[0\]\.output"):
         get_price_book().load_overrides(bad)
-    # A malformed file named by the environment fails when the book is first made (at set-up).
+    monkeypatch.setattr(book_module, "_book", None)
+
+
+def test_a_malformed_file_from_the_environment_leaves_every_call_unpriced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The book is made by the instrumentation, which must stay fully on: no exception, one clear line.
+    bad = write(tmp_path, "bad.yaml", "models:\n  - model: a\n    input: 1\n    output: x\n")
     monkeypatch.setattr(book_module, "_book", None)
     monkeypatch.setenv(config.PRICES_FILE, str(bad))
-    with pytest.raises(PriceOverrideError, match=r"bad\.yaml:4"):
-        get_price_book()
+    with caplog.at_level(logging.DEBUG, logger="genai_cost"):
+        shared = get_price_book()
+        assert get_price_book() is shared
+        assert shared.unpriced_reason == "price file invalid"
+        assert shared.price("openai", "gpt-4o-mini", Usage(1_000, 100)) is None  # a known model too
+        assert shared.describe("openai", "gpt-4o-mini") is None
+        shared.warn_unpriced("openai", "gpt-4o-mini")  # the error line already says why
+        shared.preload()
+    records = [r for r in caplog.records if r.name.startswith("genai_cost") and r.levelno >= logging.INFO]
+    assert [(r.levelno, r.exc_info) for r in records] == [(logging.ERROR, None)]  # no traceback
+    assert records[0].getMessage() == (
+        f"genai-cost: {bad}:4: models[0].output: expected a number, got a string ('x'); "
+        "every call is recorded with its tokens but no cost (genai_cost.unpriced) until the file is fixed"
+    )
+    # Fixed from code, the same book prices again.
+    configure_pricing(overrides_file=write(tmp_path, "good.yaml", GOOD_YAML))
+    assert shared.unpriced_reason is None
+    assert shared.price("openai", "gpt-4o-mini", Usage(1_000, 100)) is not None
+    monkeypatch.setattr(book_module, "_book", None)
+
+
+def test_a_bad_refresh_flag_is_logged_not_raised(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setattr(book_module, "_book", None)
+    monkeypatch.delenv(config.PRICES_FILE, raising=False)
+    monkeypatch.setenv(config.PRICES_REFRESH, "ture")
+    with caplog.at_level(logging.WARNING, logger="genai_cost"):
+        book = get_price_book()
+    assert book.unpriced_reason is None and book._refresh is False
+    assert [r.getMessage() for r in caplog.records] == [
+        f"genai-cost: {config.PRICES_REFRESH}='ture': expected true or false; the bundled prices are used"
+    ]
     monkeypatch.setattr(book_module, "_book", None)
 
 

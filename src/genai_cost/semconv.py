@@ -180,3 +180,5 @@ METRIC_ATTRIBUTES: Final = (
 GEN_AI_SYSTEM: Final = "gen_ai.system"
 GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+# Why a span is unpriced when it is not the model: e.g. "price file invalid" (PriceBook.unpriced_reason).
+GENAI_COST_UNPRICED_REASON: Final = "genai_cost.unpriced.reason"
