@@ -110,9 +110,10 @@ def report_table(
     top: int | None = None,
     wide: bool = False,
     header: bool = True,
+    notes: bool = True,
     out: TextIO | None = None,
 ) -> None:
-    """The report as tables, one per section, with the notes and legend that apply to them."""
+    """The report as tables, one per section, then (``notes``) the notes and legend that apply."""
     out = out or sys.stdout
     time_range = time_range or TimeRange()
     with UsageStore.open(resolve_db_path(database), readonly=True) as store:
@@ -136,22 +137,25 @@ def report_table(
     tables = render.tables(to_show, wide=wide, width=None if wide else _terminal_width(out))
     for text in tables.text:
         out.write("\n" + text + "\n")
-    notes = []
+    if not notes:
+        return
+    lines = []
     if total.unpriced:
-        notes.append(
+        lines.append(
             f"{render.plural(total.unpriced, 'call')} had tokens but no known price; their cost is not "
             f"included (add prices with {config.PRICES_FILE})."
         )
     if total.usage_missing:
-        notes.append(
+        lines.append(
             f"{render.plural(total.usage_missing, 'call')} reported no token usage; their tokens and cost "
             "are missing."
         )
     if tables.legend:
-        notes.append(tables.legend)
+        lines.append(tables.legend)
     if tables.hidden:
-        notes.append(f"More columns ({', '.join(tables.hidden)}): --wide.")
-    out.write("\n" + "\n".join(notes) + "\n")
+        lines.append(f"More columns ({', '.join(tables.hidden)}): --wide.")
+    if lines:
+        out.write("\n" + "\n".join(lines) + "\n")
 
 
 def _terminal_width(out: TextIO) -> int | None:
