@@ -89,7 +89,7 @@ def test_wide_table_summary_feature_model(db: Path, capsys: pytest.CaptureFixtur
          "3.00s"],
     ]  # fmt: skip
     assert [row[0] for row in section(out, "By model")] == [CLAUDE_MODEL, GROQ_MODEL, "ft:gpt-4o-mini:acme"]
-    assert "1 call had tokens but no known price; their cost is not included" in out
+    assert "1 call had tokens but no known price; its cost is not included" in out
     assert "- = not reported (or nothing to average); (none) = calls without that tag" in out
     assert "--wide" not in out.split("By model")[1]  # every column is shown already
 

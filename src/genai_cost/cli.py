@@ -142,12 +142,14 @@ def report_table(
     lines = []
     if total.unpriced:
         lines.append(
-            f"{render.plural(total.unpriced, 'call')} had tokens but no known price; their cost is not "
+            f"{render.plural(total.unpriced, 'call')} had tokens but no known price; "
+            f"{'its' if total.unpriced == 1 else 'their'} cost is not "
             f"included (add prices with {config.PRICES_FILE})."
         )
     if total.usage_missing:
         lines.append(
-            f"{render.plural(total.usage_missing, 'call')} reported no token usage; their tokens and cost "
+            f"{render.plural(total.usage_missing, 'call')} reported no token usage; "
+            f"{'its' if total.usage_missing == 1 else 'their'} tokens and cost "
             "are missing."
         )
     if tables.legend:
