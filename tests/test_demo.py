@@ -35,9 +35,9 @@ def test_demo_command_as_a_new_user_runs_it(tmp_path: Path) -> None:
     check_demo_output(done.stdout, db)
 
 
-def check_demo_output(out: str, db: Path) -> None:
+def check_demo_output(out: str, db: Path, genai_cost: Path | None = None) -> None:
     """What a new user reads: the runs, the report once, the check, why requests exceed billed calls,
-    and commands that can be pasted as printed."""
+    and commands that can be pasted as printed (run with ``genai_cost``, else this venv's)."""
     for expected in ("[1/5]", "[5/5]", "Summary", "By feature", "By model", "By session", "By user"):
         assert expected in out, out
     assert out.count("genai-cost report: ") == 1, out
@@ -53,9 +53,8 @@ def check_demo_output(out: str, db: Path) -> None:
     for command in commands:
         argv = shlex.split(command)
         assert argv[:4] == ["genai-cost", "report", "-d", str(db)]
-        ran = subprocess.run(
-            [str(Path(sys.executable).with_name("genai-cost")), *argv[1:]], capture_output=True, text=True
-        )
+        binary = genai_cost or Path(sys.executable).with_name("genai-cost")
+        ran = subprocess.run([str(binary), *argv[1:]], capture_output=True, text=True)
         assert (ran.returncode, ran.stderr) == (0, ""), command
 
 
