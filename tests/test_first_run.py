@@ -62,8 +62,8 @@ APP = textwrap.dedent(
         chat.chat.completions.create(model="gpt-4o-mini", messages=messages)
         for _ in chat.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True):
             pass
-        claude.messages.create(model="claude-sonnet-4-5", max_tokens=200, messages=messages)
-        with claude.messages.stream(model="claude-sonnet-4-5", max_tokens=200, messages=messages) as stream:
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=200, messages=messages)
+        with claude.messages.stream(model="claude-haiku-4-5", max_tokens=200, messages=messages) as stream:
             for _ in stream.text_stream:
                 pass
     print("app done")
@@ -171,7 +171,7 @@ def assert_store_is_the_bill(run: Run) -> None:
         assert row.usage_missing is (usage is None)
         assert (row.feature, row.user_id, row.session_id) == ("first_run", "new-user", "session-1")
         assert row.error_type is None
-    assert {row.provider for row in rows if row.request_model == "claude-sonnet-4-5"} == {"anthropic"}
+    assert {row.provider for row in rows if row.request_model == "claude-haiku-4-5"} == {"anthropic"}
 
 
 # --- the three modes, from the wheel -----------------------------------------------------------------------
@@ -280,19 +280,19 @@ def test_demo_from_the_wheel_in_an_empty_directory(venv: Venv) -> None:
 
 FOUR_SDKS_APP = textwrap.dedent(
     """
-    import os
     import anthropic, groq, openai
     from google import genai
     from genai_cost import feature
 
+    hi = [{"role": "user", "content": "hi"}]
+    chat, claude, llama, gemini = (
+        openai.OpenAI(max_retries=0), anthropic.Anthropic(max_retries=0), groq.Groq(max_retries=0), genai.Client()
+    )
     with feature("pricing_check", user_id="u1"):
-        openai.OpenAI(max_retries=0).chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
-        anthropic.Anthropic(max_retries=0).messages.create(
-            model="claude-sonnet-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
-        groq.Groq(max_retries=0).chat.completions.create(
-            model="llama-3.3-70b-versatile", messages=[{"role": "user", "content": "hi"}])
-        genai.Client().models.generate_content(model="gemini-2.5-flash", contents="hi")
+        chat.chat.completions.create(model="gpt-4o-mini", messages=hi)
+        claude.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=hi)
+        llama.chat.completions.create(model="llama-3.3-70b-versatile", messages=hi)
+        gemini.models.generate_content(model="gemini-2.5-flash", contents="hi")
     print("app done")
     """
 )
