@@ -247,7 +247,7 @@ def test_exporter_failure_never_reaches_the_app(
         emit(p2.get_tracer("t"), CALLS[1])
         assert exporter.export(memory.get_finished_spans()) == SpanExportResult.FAILURE
     provider.shutdown()
-    assert any("could not write 1 spans to the local store" in r.getMessage() for r in caplog.records)
+    assert any("could not write 1 span to the local store" in r.getMessage() for r in caplog.records)
 
 
 def test_a_lone_surrogate_in_a_tag_costs_no_row(tmp_path: Path) -> None:
