@@ -256,6 +256,15 @@ def test_with_the_collector(venv: Venv, command: str) -> None:
 
 def test_demo_from_the_wheel_in_an_empty_directory(venv: Venv) -> None:
     # The demo runs the example apps, which use all four SDKs: the README installs them with [all].
+    # Without them it says so.
+    without = subprocess.run(
+        [str(venv.bin / "genai-cost"), "demo"], capture_output=True, text=True, timeout=60, env=_clean_env()
+    )
+    assert (without.returncode, without.stderr) == (
+        1,
+        "genai-cost: error: the example apps use the groq, google-genai SDKs, not installed here: "
+        "pip install 'genai-cost[all]'\n",
+    )
     shell = f"cd {venv.root} && . .venv/bin/activate && "
     _run(["bash", "-c", shell + f"pip install --quiet '{venv.wheel}[all]' -c {TESTED}"], env=_clean_env())
     empty = venv.root / "empty"

@@ -60,7 +60,13 @@ def examples_dir() -> Path:
 def check_sdks() -> None:
     import importlib.util
 
-    missing = [dist for dist, module in SDKS if importlib.util.find_spec(module.split(".")[0]) is None]
+    def absent(module: str) -> bool:
+        try:  # google.genai: its parent "google" is a namespace others fill too (protobuf)
+            return importlib.util.find_spec(module) is None
+        except ModuleNotFoundError:
+            return True
+
+    missing = [dist for dist, module in SDKS if absent(module)]
     if missing:
         raise DemoError(
             f"the example apps use the {', '.join(missing)} SDK{'s' if len(missing) > 1 else ''}, "
