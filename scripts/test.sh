@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Everything CI runs, from a fresh clone: a virtualenv with the pinned SDKs, Prometheus from Debian
-# packages, the OpenTelemetry Collector built from Go modules (cached between runs), lint, types, tests.
-# Extra arguments go to pytest.
+# Everything CI runs, from a fresh clone on Debian or Ubuntu: system packages (python3-venv, Prometheus;
+# Go >= 1.26, fetched from the Go module proxy when missing; see collector/install-deps.sh), a
+# virtualenv with the pinned SDKs, the OpenTelemetry Collector built from Go modules (cached between
+# runs), lint, types, tests. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
 step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 
-step "python environment"
 python=${PYTHON:-python3}
+export PYTHON=$python
+
+step "system packages (python3-venv, prometheus, go)"
+GO=$(bash collector/install-deps.sh | tail -n 1)
+export GO
+
+step "python environment"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[all,test]' -r tests/requirements.latest.txt
-
-step "system packages (prometheus, promtool)"
-bash collector/install-deps.sh
+# genai-cost is the OpenTelemetry distro here; a second one (left by an older genai-cost[all]) would be
+# picked by file order. tests/test_first_run.py checks a fresh virtualenv from the wheel.
+if .venv/bin/python -m pip show -q opentelemetry-distro 2>/dev/null; then
+  .venv/bin/python -m pip uninstall -q -y opentelemetry-distro
+fi
 
 step "collector (built once, then cached)"
 GENAI_COST_OTELCOL=$(bash collector/build.sh | tail -n 1)

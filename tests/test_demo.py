@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shlex
 import subprocess
 import sys
 from collections import defaultdict
@@ -22,17 +24,38 @@ PROVIDERS = {"openai": "openai", "groq": "groq", "anthropic": "anthropic", "gemi
 
 def test_demo_command_as_a_new_user_runs_it(tmp_path: Path) -> None:
     genai_cost = Path(sys.executable).with_name("genai-cost")
+    db = tmp_path / "a dir with spaces" / "demo.db"
     done = subprocess.run(
-        [str(genai_cost), "demo", "-d", str(tmp_path / "demo.db")],
+        [str(genai_cost), "demo", "-d", str(db)],
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    check_demo_output(done.stdout, db)
+
+
+def check_demo_output(out: str, db: Path, genai_cost: Path | None = None) -> None:
+    """What a new user reads: the runs, the report once, the check, why requests exceed billed calls,
+    and commands that can be pasted as printed (run with ``genai_cost``, else this venv's)."""
     for expected in ("[1/5]", "[5/5]", "Summary", "By feature", "By model", "By session", "By user"):
         assert expected in out, out
+    assert out.count("genai-cost report: ") == 1, out
     assert "the local store recorded exactly the same" in out
+    assert (
+        "The report's 81 requests are the 72 billed calls, 8 count_tokens calls (free: they count a "
+        "prompt's tokens) and 1 request that failed (rate-limited, after the SDK's retries); only the "
+        "billed calls cost." in out
+    ), out
+    assert not re.search(r"(?<![\d,])1 (calls|requests)\b", out)
+    commands = [line.strip() for line in out.split("Explore further:")[1].splitlines() if line.strip()]
+    assert len(commands) == 3
+    for command in commands:
+        argv = shlex.split(command)
+        assert argv[:4] == ["genai-cost", "report", "-d", str(db)]
+        binary = genai_cost or Path(sys.executable).with_name("genai-cost")
+        ran = subprocess.run([str(binary), *argv[1:]], capture_output=True, text=True)
+        assert (ran.returncode, ran.stderr) == (0, ""), command
 
 
 @pytest.fixture(scope="module")

@@ -608,6 +608,50 @@ def test_malformed_override_files(
     assert str(error).startswith(f"{path}:{line}: ")
 
 
+def _alias_bomb() -> str:
+    # Nine levels of nine aliases each: 9**9 (387 million) scalars once expanded, from 400 bytes.
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    return "\n".join(lines) + "\nmodels: *i\n"
+
+
+def test_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "bomb.yaml", _alias_bomb())
+    assert len(path.read_bytes()) < 500
+    # In a child with a memory cap and a deadline: if this ever expands again, it fails, not hangs.
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from genai_cost.pricing import PriceBook, PriceOverrideError\n"
+        "try:\n    PriceBook(sys.argv[1])\nexcept PriceOverrideError as e:\n    print(e)\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert time.monotonic() - started < 10
+    assert done.stdout == (
+        f"{path}:1: YAML anchors and aliases (&a) are not allowed in a price file; write each value out\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "shown"),
+    [
+        ("models: &m [*m]\n", 1, "&m"),  # refers to itself: endless
+        ("models:\n  - &gpt {model: a, input: 1, output: 1}\n  - *gpt\n", 2, "&gpt"),
+        ("models:\n  - model: a\n    input: 1\n    output: *price\n", 4, "*price"),  # undefined alias
+    ],
+)
+def test_yaml_anchors_and_aliases_are_refused(tmp_path: Path, text: str, line: int, shown: str) -> None:
+    path = write(tmp_path, "aliases.yaml", text)
+    with pytest.raises(PriceOverrideError) as info:
+        PriceBook(path)
+    assert str(info.value).startswith(f"{path}:{line}: YAML anchors and aliases ({shown}")
+
+
 def test_same_as_unknown_model_fails_at_load(tmp_path: Path) -> None:
     path = write(tmp_path, "same.yaml", "models:\n  - model: a\n    same_as: gpt-99-ultra\n")
     with pytest.raises(
@@ -642,11 +686,47 @@ def test_env_var_and_code_configuration(tmp_path: Path, monkeypatch: pytest.Monk
     assert total(shared, "vllm", "acme-llm", usage) == pytest.approx(usd((1_000, 1.0)))
     with pytest.raises(PriceOverrideError, match=r"bad\.yaml:4: models\[0\]\.output"):
         get_price_book().load_overrides(bad)
-    # A malformed file named by the environment fails when the book is first made (at set-up).
+    monkeypatch.setattr(book_module, "_book", None)
+
+
+def test_a_malformed_file_from_the_environment_leaves_every_call_unpriced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The book is made by the instrumentation, which must stay fully on: no exception, one clear line.
+    bad = write(tmp_path, "bad.yaml", "models:\n  - model: a\n    input: 1\n    output: x\n")
     monkeypatch.setattr(book_module, "_book", None)
     monkeypatch.setenv(config.PRICES_FILE, str(bad))
-    with pytest.raises(PriceOverrideError, match=r"bad\.yaml:4"):
-        get_price_book()
+    with caplog.at_level(logging.DEBUG, logger="genai_cost"):
+        shared = get_price_book()
+        assert get_price_book() is shared
+        assert shared.unpriced_reason == "price file invalid"
+        assert shared.price("openai", "gpt-4o-mini", Usage(1_000, 100)) is None  # a known model too
+        assert shared.describe("openai", "gpt-4o-mini") is None
+        shared.warn_unpriced("openai", "gpt-4o-mini")  # the error line already says why
+        shared.preload()
+    records = [r for r in caplog.records if r.name.startswith("genai_cost") and r.levelno >= logging.INFO]
+    assert [(r.levelno, r.exc_info) for r in records] == [(logging.ERROR, None)]  # no traceback
+    assert records[0].getMessage() == (
+        f"genai-cost: {bad}:4: models[0].output: expected a number, got a string ('x'); "
+        "every call is recorded with its tokens but no cost (genai_cost.unpriced) until the file is fixed"
+    )
+    # Fixed from code, the same book prices again.
+    configure_pricing(overrides_file=write(tmp_path, "good.yaml", GOOD_YAML))
+    assert shared.unpriced_reason is None
+    assert shared.price("openai", "gpt-4o-mini", Usage(1_000, 100)) is not None
+    monkeypatch.setattr(book_module, "_book", None)
+
+
+def test_a_bad_refresh_flag_is_logged_not_raised(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setattr(book_module, "_book", None)
+    monkeypatch.delenv(config.PRICES_FILE, raising=False)
+    monkeypatch.setenv(config.PRICES_REFRESH, "ture")
+    with caplog.at_level(logging.WARNING, logger="genai_cost"):
+        book = get_price_book()
+    assert book.unpriced_reason is None and book._refresh is False
+    assert [r.getMessage() for r in caplog.records] == [
+        f"genai-cost: {config.PRICES_REFRESH}='ture': expected true or false; using the default (false)"
+    ]
     monkeypatch.setattr(book_module, "_book", None)
 
 

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import genai_cost.store.migrations as migrations
 from genai_cost import config
 from genai_cost import semconv as sc
-from genai_cost.store.db import UsageStore, default_db_path, resolve_db_path
+from genai_cost.store.db import UsageRow, UsageStore, default_db_path, resolve_db_path
 from genai_cost.store.errors import (
     ForeignStoreError,
     NewerStoreError,
@@ -247,7 +247,55 @@ def test_exporter_failure_never_reaches_the_app(
         emit(p2.get_tracer("t"), CALLS[1])
         assert exporter.export(memory.get_finished_spans()) == SpanExportResult.FAILURE
     provider.shutdown()
-    assert any("could not write 1 spans to the local store" in r.getMessage() for r in caplog.records)
+    assert any("could not write 1 span to the local store" in r.getMessage() for r in caplog.records)
+
+
+def test_a_lone_surrogate_in_a_tag_costs_no_row(tmp_path: Path) -> None:
+    # Bytes decoded with surrogateescape (file names, environment, argv) give strings UTF-8 cannot hold.
+    odd = b"caf\xe9".decode("utf-8", "surrogateescape")
+    calls = [
+        Call(utc(f"2026-11-20T10:00:{i:02d}"), 0.5, sc.PROVIDER_GROQ, GROQ_MODEL, feature="interview",
+             user=f"u{i}", usage=Usage(10, 1))
+        for i in range(10)
+    ]  # fmt: skip
+    calls[3].user = odd
+    calls[5].feature = f"menu-{odd}"
+    calls[7].tags = {"venue": odd}
+    path = tmp_path / "usage.db"
+    record(str(path), calls)  # one BatchSpanProcessor batch
+    with UsageStore.open(path, create=False) as store:
+        rows = store.rows()
+    assert len(rows) == 10
+    assert rows[3].user_id == "caf\ufffd"
+    assert rows[5].feature == "menu-caf\ufffd"
+    assert json.loads(rows[7].tags or "") == {"venue": odd}  # JSON escapes it, exactly
+    assert [r.user_id for r in rows if r.user_id != "caf\ufffd"] == [f"u{i}" for i in range(10) if i != 3]
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_new_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # It holds user and session ids. A usual umask (022) would leave the files world-readable.
+    previous = os.umask(0o022)
+    try:
+        path = tmp_path / "data" / "genai-cost" / "usage.db"
+        with UsageStore.open(path) as store:
+            store.insert(
+                [UsageRow("2026-11-20T10:00:00.000000Z", 0.5, "0" * 32, "1" * 16, "chat", user_id="u1")]
+            )
+            modes = {p.name: _mode(p) for p in path.parent.iterdir()}
+        assert modes == {"usage.db": 0o600, "usage.db-wal": 0o600, "usage.db-shm": 0o600}
+        assert _mode(path.parent) == 0o700  # the directory we created
+        assert _mode(tmp_path / "data") == 0o755  # a parent is an ordinary directory
+        # The exporter creates its store the same way.
+        exported = tmp_path / "exported.db"
+        record(str(exported), CALLS[:1])
+        assert _mode(exported) == 0o600
+        assert _mode(tmp_path) == 0o700  # an existing directory is left as it was (pytest's own)
+    finally:
+        os.umask(previous)
 
 
 # --- queries -----------------------------------------------------------------------------------------

@@ -7,19 +7,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from genai_cost.context import current_tags, feature, with_current_context
 from genai_cost.version import __version__
 
 if TYPE_CHECKING:
+    from genai_cost.context import current_tags, feature, with_current_context
     from genai_cost.processor import CostSpanProcessor
 
 __all__ = ["CostSpanProcessor", "__version__", "current_tags", "feature", "with_current_context"]
 
+# Imported on first use: `genai-cost report` and the store need no OpenTelemetry, and the processor
+# pulls in pricing.
+_LAZY = {
+    "feature": "genai_cost.context",
+    "current_tags": "genai_cost.context",
+    "with_current_context": "genai_cost.context",
+    "CostSpanProcessor": "genai_cost.processor",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The processor pulls in pricing; keep `import genai_cost` light.
-    if name == "CostSpanProcessor":
-        from genai_cost.processor import CostSpanProcessor
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'genai_cost' has no attribute {name!r}")
+    import importlib
 
-        return CostSpanProcessor
-    raise AttributeError(f"module 'genai_cost' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

@@ -6,15 +6,17 @@ Bad input ends with one ``genai-cost: error: ...`` line on stderr and exit code 
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
 
 from genai_cost import config
 from genai_cost.store import render
-from genai_cost.store.db import GROUP_BY, TOTAL, ReportRow, UsageStore, resolve_db_path
+from genai_cost.store.db import GROUP_BY, TOTAL, UsageStore, resolve_db_path
 from genai_cost.store.errors import StoreError
-from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, resolve
+from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, resolve
 from genai_cost.version import __version__
 
 EXIT_OK = 0
@@ -62,7 +64,14 @@ def add_report(sub: SubParsers) -> None:
     when.add_argument("--to", metavar="DATE", help="end (a bare date includes that day)")
     parser.add_argument("--top", metavar="N", type=_positive, help="only the N most expensive groups")
     parser.add_argument(
-        "--format", choices=("table", "csv", "json"), default="table", help="csv and json: one record per row"
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="csv and json: one record per row, every column. CSV cells that start with = + - @ or a "
+        "tab or carriage return get a leading ' so a spreadsheet shows them as text; JSON is exact",
+    )
+    parser.add_argument(
+        "--wide", action="store_true", help="every column (the default table fits the terminal)"
     )
     parser.add_argument(
         "-d",
@@ -79,43 +88,87 @@ def run_report(args: argparse.Namespace) -> int:
         time_range = resolve(since=args.since, days=args.days, from_=args.from_, to=args.to)
     except TimeRangeError as exc:
         raise UsageError(str(exc)) from None
-    path = resolve_db_path(args.database)
     sections = (args.by,) if args.by else DEFAULT_SECTIONS
-    with UsageStore.open(path, create=False) as store:
-        results: list[tuple[str, list[ReportRow]]] = [
-            (by, store.report(by, time_range, top=None if by == TOTAL else args.top)) for by in sections
-        ]
+    if args.format == "table":
+        report_table(args.database, sections, time_range, top=args.top, wide=args.wide)
+        return EXIT_OK
+    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+        rows = [row for by in sections for row in store.report(by, time_range, top=_top(by, args.top))]
+    sys.stdout.write(render.to_json(rows) + "\n" if args.format == "json" else render.to_csv(rows))
+    return EXIT_OK
+
+
+def _top(by: str, top: int | None) -> int | None:
+    return None if by == TOTAL else top
+
+
+def report_table(
+    database: str | None,
+    sections: Sequence[str],
+    time_range: TimeRange | None = None,
+    *,
+    top: int | None = None,
+    wide: bool = False,
+    header: bool = True,
+    notes: bool = True,
+    out: TextIO | None = None,
+) -> None:
+    """The report as tables, one per section, then (``notes``) the notes and legend that apply."""
+    out = out or sys.stdout
+    time_range = time_range or TimeRange()
+    with UsageStore.open(resolve_db_path(database), readonly=True) as store:
+        results = [(by, store.report(by, time_range, top=_top(by, top))) for by in sections]
         [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range)
         first, last = store.time_bounds()
-    rows = [row for _, section in results for row in section]
-    out = sys.stdout
-    if args.format == "json":
-        out.write(render.to_json(rows) + "\n")
-        return EXIT_OK
-    if args.format == "csv":
-        out.write(render.to_csv(rows))
-        return EXIT_OK
-    out.write(f"genai-cost report: {store.path}, {time_range.describe()}\n")
+    if header:
+        out.write(f"genai-cost report: {store.path}, {time_range.describe()}\n")
     if not total.requests:
         recorded = f"{_minute(first)} to {_minute(last)} UTC" if first and last else "none"
         out.write(f"no GenAI calls in this range (calls recorded: {recorded})\n")
-        return EXIT_OK
-    for by, section in results:
-        title = "Summary" if by == TOTAL else f"By {by}" + (f" (top {args.top})" if args.top else "")
-        out.write("\n" + render.table(title, section, "" if by == TOTAL else by) + "\n")
-    notes = []
+        return
+    to_show = [
+        render.Section(
+            "Summary" if by == TOTAL else f"By {by}" + (f" (top {top})" if top else ""),
+            rows,
+            "" if by == TOTAL else by,
+        )
+        for by, rows in results
+    ]
+    tables = render.tables(to_show, wide=wide, width=None if wide else _terminal_width(out))
+    for text in tables.text:
+        out.write("\n" + text + "\n")
+    if not notes:
+        return
+    lines = []
     if total.unpriced:
-        notes.append(
-            f"{total.unpriced:,} calls had tokens but no known price; their cost is not included "
-            f"(add prices with {config.PRICES_FILE})."
+        lines.append(
+            f"{render.plural(total.unpriced, 'call')} had tokens but no known price; "
+            f"{'its' if total.unpriced == 1 else 'their'} cost is not "
+            f"included (add prices with {config.PRICES_FILE})."
         )
     if total.usage_missing:
-        notes.append(
-            f"{total.usage_missing:,} calls reported no token usage; their tokens and cost are missing."
+        lines.append(
+            f"{render.plural(total.usage_missing, 'call')} reported no token usage; "
+            f"{'its' if total.usage_missing == 1 else 'their'} tokens and cost "
+            "are missing."
         )
-    if notes:
-        out.write("\n" + "\n".join(notes) + "\n")
-    return EXIT_OK
+    if tables.legend:
+        lines.append(tables.legend)
+    if tables.hidden:
+        lines.append(f"More columns ({', '.join(tables.hidden)}): --wide.")
+    if lines:
+        out.write("\n" + "\n".join(lines) + "\n")
+
+
+def _terminal_width(out: TextIO) -> int | None:
+    """The width to fit: $COLUMNS, else the terminal's; None (no limit) when writing to a file or pipe."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns)
+    try:
+        return os.get_terminal_size(out.fileno()).columns if out.isatty() else None
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
 
 
 def _minute(stored: str) -> str:
@@ -182,10 +235,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # here, so a closed pipe is seen inside this try
+        return status
     except (UsageError, StoreError) as exc:
         print(f"genai-cost: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader stopped reading (`genai-cost report | head`): it has what it wanted. Point stdout
+        # at /dev/null so the interpreter's last flush does not fail on the closed pipe again.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -8,16 +8,18 @@ checks it against what the fake server billed.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from genai_cost import config
+from genai_cost.store.render import plural
 
 # (script, arguments, what the demo says while it runs it)
 EXAMPLES: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -39,15 +41,37 @@ class DemoResult:
     ledger: list[Any]  # genai_cost.fakeprovider.BilledCall, one per request served
 
 
+# The SDKs the example apps import (distribution, module).
+SDKS = (("openai", "openai"), ("anthropic", "anthropic"), ("groq", "groq"), ("google-genai", "google.genai"))
+
+
 def examples_dir() -> Path:
-    """The example apps: shipped inside the wheel, or at the root of a source checkout."""
+    """The example apps: shipped inside the wheel (genai_cost/examples), or examples/ of a source
+    checkout installed in editable mode."""
     packaged = Path(__file__).with_name("examples")
     if packaged.is_dir():
         return packaged
     checkout = Path(__file__).resolve().parents[2] / "examples"
     if checkout.is_dir():
         return checkout
-    raise DemoError("the example apps are not installed (expected genai_cost/examples or ./examples)")
+    raise DemoError("the example apps are missing from this installation; reinstall genai-cost")
+
+
+def check_sdks() -> None:
+    import importlib.util
+
+    def absent(module: str) -> bool:
+        try:  # google.genai: its parent "google" is a namespace others fill too (protobuf)
+            return importlib.util.find_spec(module) is None
+        except ModuleNotFoundError:
+            return True
+
+    missing = [dist for dist, module in SDKS if absent(module)]
+    if missing:
+        raise DemoError(
+            f"the example apps use the {', '.join(missing)} SDK{'s' if len(missing) > 1 else ''}, "
+            "not installed here: pip install 'genai-cost[all]'"
+        )
 
 
 def _instrument_command() -> list[str]:
@@ -61,7 +85,6 @@ def _instrument_command() -> list[str]:
 
 def demo_env(server: Any, db_path: Path) -> dict[str, str]:
     """The environment an unchanged app needs to talk to the fake server and write the local store."""
-    port = server.url.rsplit(":", 1)[1]
     return {
         **os.environ,
         "OTEL_TRACES_EXPORTER": "genai_cost",
@@ -69,8 +92,6 @@ def demo_env(server: Any, db_path: Path) -> dict[str, str]:
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         config.DB_PATH: str(db_path),
-        # The fake server serves every provider on one host: tell genai-cost which path is which.
-        config.PROVIDER_HOSTS: f"127.0.0.1:{port}/v1=openai,127.0.0.1:{port}/groq=groq",
         "OPENAI_BASE_URL": server.openai_base_url,
         "OPENAI_API_KEY": "demo-key",
         "ANTHROPIC_BASE_URL": server.anthropic_base_url,
@@ -112,9 +133,10 @@ def run_demo(db_path: Path, out: TextIO = sys.stdout) -> DemoResult:
     """Run every example against a fresh fake server into a fresh store at ``db_path``."""
     from genai_cost.fakeprovider import FakeProviderServer
 
+    check_sdks()
+    examples_dir()  # missing apps fail here, before anything starts
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     with FakeProviderServer() as server:
         print(f"genai-cost demo: fake OpenAI, Anthropic, Groq and Gemini APIs at {server.url}", file=out)
         inject_failures(server)
@@ -124,14 +146,15 @@ def run_demo(db_path: Path, out: TextIO = sys.stdout) -> DemoResult:
 
 
 def check_against_ledger(result: DemoResult) -> str:
-    """One line comparing the store with what the fake server billed; raises if they differ."""
+    """Lines comparing the store with what the fake server billed; raises if they differ."""
     from genai_cost.store.db import UsageStore
 
     billed = [c for c in result.ledger if c.usage_reported and c.counted_tokens is None]
     billed_in = sum(c.normalized().input_tokens or 0 for c in billed)
     billed_out = sum(c.normalized().output_tokens or 0 for c in billed)
-    with UsageStore.open(result.db_path, create=False) as store:
-        rows = [r for r in store.rows() if r.input_tokens is not None and r.operation != "count_tokens"]
+    with UsageStore.open(result.db_path, readonly=True) as store:
+        every = store.rows()
+    rows = [r for r in every if r.input_tokens is not None and r.operation != "count_tokens"]
     stored_in = sum(r.input_tokens or 0 for r in rows)
     stored_out = sum(r.output_tokens or 0 for r in rows)
     if (len(rows), stored_in, stored_out) != (len(billed), billed_in, billed_out):
@@ -139,10 +162,33 @@ def check_against_ledger(result: DemoResult) -> str:
             f"the store does not match the fake server's bill: {len(rows)} calls, {stored_in} in, "
             f"{stored_out} out recorded; {len(billed)} calls, {billed_in} in, {billed_out} out billed"
         )
-    return (
-        f"check: the fake providers billed {len(billed)} calls, {billed_in:,} input and {billed_out:,} output "
-        f"tokens; the local store recorded exactly the same."
-    )
+    lines = [
+        f"check: the fake providers billed {plural(len(billed), 'call')}, {billed_in:,} input and "
+        f"{billed_out:,} output tokens; the local store recorded exactly the same."
+    ]
+    counted = sum(1 for r in every if r.operation == "count_tokens")
+    failures = [r for r in every if r.error_type is not None and r.operation != "count_tokens"]
+    failed = len(failures)
+    other = len(every) - len(rows) - counted - failed
+    if len(every) != len(rows):
+        parts = [f"the {plural(len(rows), 'billed call')}"]
+        if counted:
+            parts.append(f"{plural(counted, 'count_tokens call')} (free: they count a prompt's tokens)")
+        if failed:
+            why = " (rate-limited, after the SDK's retries)" if all(r.rate_limited for r in failures) else ""
+            parts.append(f"{plural(failed, 'request')} that failed{why}")
+        if other:
+            parts.append(f"{plural(other, 'request')} whose provider reported no usage")
+        lines.append(
+            f"The report's {plural(len(every), 'request')} are "
+            + _and(parts)
+            + "; only the billed calls cost."
+        )
+    return "\n".join(lines)
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def default_demo_db() -> Path:
@@ -151,24 +197,23 @@ def default_demo_db() -> Path:
     return default_db_path().with_name("demo.db")
 
 
-def main(db: str | None, out: TextIO = sys.stdout, report_args: Sequence[str] = ()) -> int:
+def main(db: str | None, out: TextIO = sys.stdout) -> int:
     from genai_cost import cli
 
-    db_path = Path(db) if db else default_demo_db()
+    db_path = Path(db).expanduser() if db else default_demo_db()
     try:
         result = run_demo(db_path, out)
-        line = check_against_ledger(result)
+        check = check_against_ledger(result)
     except DemoError as exc:
         print(f"genai-cost: error: {exc}", file=sys.stderr)
         return 1
     print(file=out)
-    status = cli.main(["report", "-d", str(db_path), *report_args])
+    cli.report_table(str(db_path), cli.DEFAULT_SECTIONS, out=out)
     for by in ("session", "user"):
-        print(file=out)
-        status = status or cli.main(["report", "-d", str(db_path), "--by", by, "--top", "5"])
-    print(f"\n{line}", file=out)
-    print(
-        f"Explore further: genai-cost report -d {db_path} --by day|provider|operation [--format csv|json]",
-        file=out,
-    )
-    return status
+        cli.report_table(str(db_path), (by,), top=5, header=False, notes=False, out=out)
+    where = shlex.quote(str(db_path))
+    print(f"\n{check}", file=out)
+    print("\nExplore further:", file=out)
+    for args in ("--by day", "--by provider --wide", "--by operation --format csv"):
+        print(f"  genai-cost report -d {where} {args}", file=out)
+    return 0

@@ -62,7 +62,7 @@ class CostSpanProcessor(SpanProcessor):
         self._metric_keys: tuple[str, ...] = sc.METRIC_ATTRIBUTES
         if settings.metric_user_attributes:
             self._metric_keys = (*sc.METRIC_ATTRIBUTES, sc.USER_ID, sc.SESSION_ID)
-        get_price_book()  # a malformed override file fails here, at set-up, not on a call
+        get_price_book()  # loads the override file now (a malformed one is logged here, once)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass

@@ -11,6 +11,7 @@ Groq, and pricing it as OpenAI would be wrong.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,6 +67,17 @@ SDKS: dict[str, Sdk] = {
     "anthropic": Sdk("anthropic", "anthropic >= 0.50, < 3", sc.PROVIDER_ANTHROPIC),
     "groq": Sdk("groq", "groq >= 0.20, < 2", sc.PROVIDER_GROQ),
     "google-genai": Sdk("google.genai", "google-genai >= 1.8, < 4", sc.PROVIDER_GEMINI),
+}
+
+# genai_cost.fakeprovider's base URLs for the OpenAI SDK end in /genai-cost-fake/<provider>: a user's
+# own tests against it see that provider (stream usage asked for, its list prices), with no setting.
+_FAKE_PROVIDER = re.compile(r"/genai-cost-fake/(openai|groq|anthropic|gemini|vertex_ai)/?$")
+_FAKE_PROVIDERS = {
+    "openai": sc.PROVIDER_OPENAI,
+    "groq": sc.PROVIDER_GROQ,
+    "anthropic": sc.PROVIDER_ANTHROPIC,
+    "gemini": sc.PROVIDER_GEMINI,
+    "vertex_ai": sc.PROVIDER_VERTEX_AI,
 }
 
 # (host suffix, provider), from PROVIDERS.
@@ -128,6 +140,9 @@ def _detect(url: str, default: str, rules: dict[str, str] | None) -> Endpoint:
         matches = [r for r in rules if _rule_matches(r, host, port, path)]
         if matches:
             return Endpoint(rules[max(matches, key=len)], host or None, port)
+    fake = _FAKE_PROVIDER.search(path)
+    if fake is not None:
+        return Endpoint(_FAKE_PROVIDERS[fake.group(1)], host or None, port)
     if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
         return Endpoint(sc.PROVIDER_AWS_BEDROCK, host, port)
     for suffix, provider in _KNOWN_HOSTS:

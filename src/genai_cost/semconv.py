@@ -56,6 +56,8 @@ GENAI_COST_CACHE_READ_AMOUNT: Final = "genai_cost.cost.cache_read"
 GENAI_COST_CACHE_WRITE_AMOUNT: Final = "genai_cost.cost.cache_write"
 # True when the span has tokens but no price could be found for its model.
 GENAI_COST_UNPRICED: Final = "genai_cost.unpriced"
+# Why a span is unpriced when it is not the model: e.g. "price file invalid" (PriceBook.unpriced_reason).
+GENAI_COST_UNPRICED_REASON: Final = "genai_cost.unpriced.reason"
 # Set when a stream ended without the provider reporting usage (tokens are then absent, never 0).
 GENAI_COST_USAGE_MISSING: Final = "genai_cost.usage.missing"
 # Set when token numbers were estimated (only when the user opted in to estimation).

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 MidStream = Literal["error", "cut"]
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _REASONS = {529: "Overloaded"}  # http.server knows no phrase for Anthropic's 529
+MARKER = "genai-cost-fake"
+_MARKER = re.compile(rf"/{MARKER}/[a-z_]+(?=/|$)")
 _DEFAULT_MALFORMED = b'{"id": "broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
 
 
@@ -132,9 +134,12 @@ class FakeProviderServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    # The base URLs for the OpenAI SDK end in /genai-cost-fake/<provider>: genai-cost recognises that
+    # marker as the provider the server imitates (any other local server the OpenAI SDK talks to is
+    # "openai_compatible"), so OpenAI calls are `openai`, and their streams carry usage, with no setting.
     @property
     def openai_base_url(self) -> str:
-        return f"{self.url}/v1"
+        return f"{self.url}/v1/{MARKER}/openai"
 
     @property
     def groq_base_url(self) -> str:
@@ -142,7 +147,7 @@ class FakeProviderServer:
 
     @property
     def groq_openai_base_url(self) -> str:
-        return f"{self.url}/groq/openai/v1"  # for the OpenAI SDK pointed at "Groq"
+        return f"{self.url}/groq/openai/v1/{MARKER}/groq"  # for the OpenAI SDK pointed at "Groq"
 
     @property
     def anthropic_base_url(self) -> str:
@@ -239,6 +244,8 @@ class FakeProviderServer:
 
     def _serve(self, handler: _Handler, method: str) -> None:
         split = urlsplit(handler.path)
+        # The provider marker of the OpenAI-SDK base URLs is an address, not part of the API: drop it.
+        split = split._replace(path=_MARKER.sub("", split.path, count=1))
         path = split.path.rstrip("/") or "/"
         raw_body = handler.read_body()
         found = self._route(path)
@@ -276,7 +283,7 @@ class FakeProviderServer:
             "path": path,
         }
 
-        failure = self._take_failure(handler.path, stream)
+        failure = self._take_failure(split.path + (f"?{split.query}" if split.query else ""), stream)
         if failure is not None and failure.mid_stream is None:
             self._fail(handler, fmt, failure, common)
             return

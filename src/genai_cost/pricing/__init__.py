@@ -9,7 +9,7 @@ The override file format is in README.md next to this file.
 
 from __future__ import annotations
 
-from genai_cost.pricing.book import PriceBook, configure_pricing, get_price_book
+from genai_cost.pricing.book import PRICE_FILE_INVALID, PriceBook, configure_pricing, get_price_book
 from genai_cost.pricing.overrides import PriceOverrideError
 
-__all__ = ["PriceBook", "PriceOverrideError", "configure_pricing", "get_price_book"]
+__all__ = ["PRICE_FILE_INVALID", "PriceBook", "PriceOverrideError", "configure_pricing", "get_price_book"]

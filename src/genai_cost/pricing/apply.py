@@ -55,8 +55,12 @@ def record_cost(
 
 
 def put_cost_attributes(out: dict[str, Any], cost: Cost | None) -> None:
-    """The cost parts, or ``genai_cost.unpriced=True`` when no price is known."""
+    """The cost parts, or ``genai_cost.unpriced=True`` (and why, when the book says) when no price
+    is known."""
     if cost is not None:
         cost.put_attributes(out)
     else:
         out[sc.GENAI_COST_UNPRICED] = True
+        reason = get_price_book().unpriced_reason
+        if reason is not None:
+            out[sc.GENAI_COST_UNPRICED_REASON] = reason

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from genai_cost import config
 from genai_cost.pricing import library
-from genai_cost.pricing.overrides import Overrides, load_overrides
+from genai_cost.pricing.overrides import Overrides, PriceOverrideError, load_overrides
 from genai_cost.pricing.rates import Schedule
 from genai_cost.usage import Cost, Usage
 
@@ -24,6 +24,8 @@ logger = logging.getLogger("genai_cost")
 
 CACHE_SIZE = 4096
 _UNPRICED = object()  # cached "no price known" (None means "not looked up yet")
+# Why every call is unpriced, when it is on purpose (PriceBook.unpriced_reason).
+PRICE_FILE_INVALID = "price file invalid"
 
 
 class PriceBook:
@@ -33,6 +35,10 @@ class PriceBook:
         overrides_file: a YAML or JSON override file (see pricing/README.md); validated now.
         refresh: fetch fresh price data from the network in the background (opt-in).
     """
+
+    # Set when the book prices nothing on purpose (the override file named by the environment is
+    # malformed): every call is then unpriced for this reason, and no per-model warning is logged.
+    unpriced_reason: str | None = None
 
     def __init__(self, overrides_file: str | Path | None = None, *, refresh: bool = False) -> None:
         self._overrides = Overrides()
@@ -56,7 +62,7 @@ class PriceBook:
         includes reasoning); ``when`` is the call's unix time in seconds (None: now), which selects
         the price in force then.
         """
-        if not model:
+        if not model or self.unpriced_reason is not None:
             return None
         if self._refresh:
             self._check_snapshot()
@@ -71,7 +77,7 @@ class PriceBook:
     def warn_unpriced(self, provider: str | None, model: str | None) -> None:
         """Log a warning naming an unpriced model, once per (provider, model)."""
         key = (provider, model)
-        if key in self._warned:
+        if key in self._warned or self.unpriced_reason is not None:
             return
         with self._lock:
             if key in self._warned:
@@ -95,6 +101,7 @@ class PriceBook:
         with self._lock:
             self._overrides = overrides
             self._cache = {}
+            self.unpriced_reason = None
 
     def clear_overrides(self) -> None:
         with self._lock:
@@ -111,6 +118,8 @@ class PriceBook:
 
     def describe(self, provider: str | None, model: str) -> str | None:
         """Where the price of a model comes from (for logs, the CLI and tests), or None if unpriced."""
+        if self.unpriced_reason is not None:
+            return None
         schedule = self._cache.get((provider, model)) or self._resolve(provider, model)
         return None if schedule is _UNPRICED else schedule.origin  # type: ignore[attr-defined]
 
@@ -170,8 +179,6 @@ class PriceBook:
                 self._cache = {}
 
     def _check_same_as(self, overrides: Overrides) -> None:
-        from genai_cost.pricing.overrides import PriceOverrideError
-
         self._ensure_library()
         for entry in overrides.models:
             if entry.same_as is None:
@@ -189,11 +196,12 @@ _book_lock = threading.Lock()
 
 
 def get_price_book() -> PriceBook:
-    """The process-wide price book, created on first use from the environment.
+    """The process-wide price book, created on first use from the environment. Never raises.
 
-    OTEL_INSTRUMENTATION_GENAI_COST_PRICES_FILE names an override file (validated here, so call
-    this at start-up to fail early); OTEL_INSTRUMENTATION_GENAI_COST_PRICES_REFRESH=true allows a
-    network refresh of the price data.
+    OTEL_INSTRUMENTATION_GENAI_COST_PRICES_FILE names an override file, validated here: a malformed
+    one is logged once, as one ``file:line: field: problem`` line, and gives a book that prices nothing
+    (``unpriced_reason`` says why), so the instrumentation stays fully on and calls keep their tokens.
+    OTEL_INSTRUMENTATION_GENAI_COST_PRICES_REFRESH=true allows a network refresh of the price data.
     """
     global _book
     book = _book
@@ -201,11 +209,23 @@ def get_price_book() -> PriceBook:
         return book
     with _book_lock:
         if _book is None:
-            _book = PriceBook(
-                os.environ.get(config.PRICES_FILE) or None,
-                refresh=config.env_flag(config.PRICES_REFRESH, False),
-            )
+            _book = _book_from_environment()
         return _book
+
+
+def _book_from_environment() -> PriceBook:
+    refresh = config.env_flag(config.PRICES_REFRESH, False)  # a typo is logged; the bundled prices are used
+    try:
+        return PriceBook(os.environ.get(config.PRICES_FILE) or None, refresh=refresh)
+    except PriceOverrideError as exc:
+        logger.error(
+            "genai-cost: %s; every call is recorded with its tokens but no cost (genai_cost.unpriced) "
+            "until the file is fixed",
+            exc,
+        )
+        book = PriceBook(refresh=refresh)
+        book.unpriced_reason = PRICE_FILE_INVALID
+        return book
 
 
 def configure_pricing(overrides_file: str | Path | None = None, *, refresh: bool | None = None) -> PriceBook:

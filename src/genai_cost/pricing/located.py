@@ -1,6 +1,7 @@
 """Read a YAML or JSON file into values that remember their line, so errors can name it.
 
-YAML is read with PyYAML's composer (node marks carry lines). JSON is read by ``json`` first (its
+YAML is read with PyYAML's composer (node marks carry lines), after a pass over its events that
+refuses anchors and aliases. JSON is read by ``json`` first (its
 syntax errors carry a line), then walked again here for the lines: PyYAML is not a JSON parser
 (it rejects tabs and reads ``1e3`` as a string), so it is not used for JSON.
 """
@@ -45,10 +46,30 @@ def load(path: Path) -> Node | None:
 # --- YAML ---------------------------------------------------------------------------------------
 
 
+def _refuse_aliases(text: str) -> None:
+    """Anchors and aliases (``&name``, ``*name``) are refused before the document is built: a few
+    hundred bytes of nested aliases expand to billions of values, and an alias inside its own anchor
+    never ends. A price file has no need for them."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            token = f"*{event.anchor}"
+        elif isinstance(event, yaml.NodeEvent) and event.anchor is not None:
+            token = f"&{event.anchor}"
+        else:
+            continue
+        raise FileFormatError(
+            f"YAML anchors and aliases ({token}) are not allowed in a price file; write each value out",
+            event.start_mark.line + 1,
+        )
+
+
 def _load_yaml(text: str) -> Node | None:
     import yaml
 
     try:
+        _refuse_aliases(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

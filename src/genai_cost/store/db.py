@@ -3,23 +3,30 @@
 Several processes may write one file at once: WAL mode lets readers and one writer work together,
 ``busy_timeout`` makes a writer wait for the lock instead of failing, and each batch is one short
 ``BEGIN IMMEDIATE`` transaction, so a crash loses at most the batch being written.
+
+The file holds user and session ids, so a store we create is readable by its owner only (0600, and
+0700 for a directory we create; SQLite gives the -wal and -shm files the mode of the database).
+``report`` opens the file read-only and never writes to it, so a user who may only read it can run it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from genai_cost import config
 from genai_cost import semconv as sc
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
-from genai_cost.store.migrations import check_readable, migrate
+from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
 from genai_cost.store.timerange import TimeRange
 
 BUSY_TIMEOUT_MS = 10_000
@@ -44,7 +51,8 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 def format_time(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order and SQLite's date functions read it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # Not strftime: its %Y gives "999", not "0999", on glibc, which breaks the order.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(slots=True)
@@ -89,6 +97,30 @@ class UsageRow:
 
 
 USAGE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow))
+_TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if "str" in str(f.type))
+
+
+# A lone surrogate (e.g. bytes decoded with surrogateescape) cannot be stored as UTF-8: each becomes
+# U+FFFD, the replacement character, as a lenient UTF-8 decoder shows a bad byte.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(value: str) -> str:
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def with_valid_text(row: UsageRow) -> UsageRow:
+    """``row`` with every string that SQLite cannot encode as UTF-8 repaired (see _valid_text)."""
+    for name in _TEXT_COLUMNS:
+        value = getattr(row, name)
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                setattr(row, name, _valid_text(value))
+    return row
+
+
 _row_values = attrgetter(*USAGE_COLUMNS)
 _INSERT = (
     f"INSERT OR IGNORE INTO usage ({', '.join(USAGE_COLUMNS)}) "
@@ -195,9 +227,15 @@ class UsageStore:
     # --- opening -----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, create: bool = True) -> UsageStore:
-        """Open (and migrate) the store at ``path``. Raises a StoreError subclass with a user message."""
+    def open(cls, path: str | os.PathLike[str], *, create: bool = True, readonly: bool = False) -> UsageStore:
+        """Open (and migrate) the store at ``path``. Raises a StoreError subclass with a user message.
+
+        ``readonly`` (``report``): the file must exist, and it is opened without writing unless this
+        user may write it (then a store written by an older genai-cost is upgraded).
+        """
         where = str(path)
+        if readonly:
+            create = False
         if where != MEMORY:
             file = Path(where)
             if not create and not file.is_file():
@@ -207,34 +245,47 @@ class UsageStore:
                     f"opentelemetry-instrument python app.py"
                 )
             if create:
-                file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(
-                where, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store at {where}: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                _create_private(file)
+        if readonly and where != MEMORY:
+            return cls._open_readonly(where)
+        conn = _connect(where)
+        with _errors_named(where, conn):
             # Read-only checks first (a non-SQLite file fails here), so another program's file is
             # left exactly as it was.
             check_readable(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             migrate(conn)
+        return cls(conn, where)
+
+    @classmethod
+    def _open_readonly(cls, where: str) -> UsageStore:
+        if _writable(Path(where)):
+            # Its owner: an ordinary connection that only reads (and migrates a store written by an
+            # older genai-cost). Closing it tidies the -wal and -shm files, which a mode=ro one leaves.
+            conn = _connect(where)
+            with _errors_named(where, conn):
+                migrate(conn)
+            return cls(conn, where)
+        # mode=ro never writes. In WAL mode SQLite still needs the -shm file; when the app has exited
+        # it is gone, and a user who cannot write the directory cannot create it. Then the file is read
+        # as immutable, which is exact only while no -wal file holds changes, so only then.
+        conn = _connect(where, readonly=True)
+        try:
+            with _errors_named(where, conn):
+                applied = applied_migrations(conn)
         except StoreError as exc:
+            if not _is_readonly_failure(exc.__cause__) or _has_wal_changes(where):
+                raise
+            conn = _connect(where, readonly=True, immutable=True)
+            with _errors_named(where, conn):
+                applied = applied_migrations(conn)
+        if len(applied) < len(MIGRATIONS):
             conn.close()
-            raise type(exc)(f"{where}: {exc}") from None
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_not_a_database(exc):
-                raise StoreCorruptError(
-                    f"{where} is not a genai-cost store (not a SQLite database, or damaged)"
-                ) from exc
-            raise StoreError(f"cannot open the store at {where}: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
+            raise StoreError(
+                f"{where} was written by an older genai-cost and needs a one-time upgrade; "
+                "run genai-cost report once as a user who can write it"
+            )
         return cls(conn, where)
 
     def close(self) -> None:
@@ -255,7 +306,11 @@ class UsageStore:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, [_row_values(row) for row in rows])
+            try:
+                conn.executemany(_INSERT, [_row_values(row) for row in rows])
+            except UnicodeEncodeError:
+                # One bad string must not cost the batch: repair (rarely needed, so not done up front).
+                conn.executemany(_INSERT, [_row_values(with_valid_text(row)) for row in rows])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -340,6 +395,67 @@ class UsageStore:
         elif by == "day":
             result.sort(key=lambda r: r.key or "")
         return result
+
+
+def _create_private(file: Path) -> None:
+    """Create the store file (and its directory) for its owner only, if they do not exist yet."""
+    if not file.parent.is_dir():
+        file.parent.parent.mkdir(parents=True, exist_ok=True)
+        file.parent.mkdir(mode=0o700, exist_ok=True)
+    # An empty file is an empty SQLite database; SQLite keeps the mode it was created with.
+    with suppress(FileExistsError):
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _connect(where: str, *, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    target, uri = where, False
+    if readonly and where != MEMORY:
+        target = f"file:{quote(os.path.abspath(where))}?mode=ro" + ("&immutable=1" if immutable else "")
+        uri = True
+    try:
+        conn = sqlite3.connect(
+            target, uri=uri, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open the store at {where}: {exc}") from exc
+    return conn
+
+
+def _is_readonly_failure(exc: BaseException | None) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("readonly" in text or "unable to open" in text)
+
+
+def _has_wal_changes(where: str) -> bool:
+    try:
+        return os.path.getsize(f"{where}-wal") > 0
+    except OSError:
+        return False
+
+
+def _writable(file: Path) -> bool:
+    return os.access(file, os.W_OK) and os.access(file.parent, os.W_OK)
+
+
+@contextmanager
+def _errors_named(where: str, conn: sqlite3.Connection) -> Iterator[None]:
+    """Turn errors while opening into StoreErrors that name the file; close ``conn`` on any error."""
+    try:
+        yield
+    except StoreError as exc:
+        conn.close()
+        raise type(exc)(f"{where}: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if _is_not_a_database(exc):
+            raise StoreCorruptError(
+                f"{where} is not a genai-cost store (not a SQLite database, or damaged)"
+            ) from exc
+        raise StoreError(f"cannot open the store at {where}: {exc}") from exc
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _by_cost(row: ReportRow) -> tuple[float, int, str]:

@@ -177,8 +177,9 @@ class LocalStoreSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         except (sqlite3.Error, OSError, StoreError) as exc:  # the file, the disk or the lock: not our bug
             logger.warning(
-                "genai_cost: could not write %d spans to the local store %s: %s (the app is unaffected)",
+                "genai_cost: could not write %d span%s to the local store %s: %s (the app is unaffected)",
                 len(spans),
+                "" if len(spans) == 1 else "s",
                 self.path,
                 exc,
             )

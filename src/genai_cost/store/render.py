@@ -1,17 +1,25 @@
-"""Report rows as an aligned text table, CSV or JSON. Plain string formatting, no dependency."""
+"""Report rows as an aligned text table, CSV or JSON. Plain string formatting, no dependency.
+
+Group names are tag values, which come from the app (and through it from its users), so they are
+made harmless for each reader: control characters are shown escaped in tables (an escape sequence
+cannot clear the screen, a newline cannot forge a row), CSV cells that a spreadsheet would run as a
+formula get a leading ``'``, and JSON keeps every value exactly (its escapes are inert).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from genai_cost.store.db import TOTAL, ReportRow
 
 NONE_KEY = "(none)"  # a group with no value, e.g. calls made outside any feature()
-DASH = "-"
+DASH = "-"  # the one symbol for "not reported" (the legend under the tables says so)
 
 
 def money(value: float | None) -> str:
@@ -40,6 +48,27 @@ def latency(seconds: float | None) -> str:
     return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
 
 
+def plural(number: int, noun: str) -> str:
+    """``1 call``, ``2 calls``, ``1,024 calls``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+# C0 and C1 controls and DEL, line and paragraph separators, and the bidirectional formatting
+# characters that can reorder what a terminal shows ("Trojan Source").
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal: control characters written as Python escapes (``\\x1b``, ``\\n``)."""
+    return _CONTROL.sub(_escaped, text)
+
+
 def _cost_cell(row: ReportRow) -> str:
     # An unpriced group shows as such, never as $0.
     if row.cost is None and row.unpriced:
@@ -50,43 +79,94 @@ def _cost_cell(row: ReportRow) -> str:
 def _key_cell(row: ReportRow) -> str:
     if row.by == TOTAL:
         return "all calls"
-    return NONE_KEY if row.key is None else str(row.key)
+    return NONE_KEY if row.key is None else visible(str(row.key))
 
 
-# (header, cell, right-aligned)
-Column = tuple[str, Callable[[ReportRow], str], bool]
-_COLUMNS: tuple[Column, ...] = (
-    ("requests", lambda r: count(r.requests), True),
-    ("errors", lambda r: with_rate(r.errors, r.requests), True),
-    ("rate-limited", lambda r: with_rate(r.rate_limited, r.requests), True),
-    ("input tok", lambda r: count(r.input_tokens), True),
-    ("output tok", lambda r: count(r.output_tokens), True),
-    ("cached tok", lambda r: count(r.cache_read_tokens), True),
-    ("cost (USD)", _cost_cell, True),
-    ("unpriced", lambda r: count(r.unpriced), True),
-    ("avg/call", lambda r: money(r.avg_cost_per_call), True),
-    ("sessions", lambda r: count(r.sessions), True),
-    ("avg/session", lambda r: money(r.avg_cost_per_session), True),
-    ("p50", lambda r: latency(r.p50_s), True),
-    ("p95", lambda r: latency(r.p95_s), True),
-    ("p99", lambda r: latency(r.p99_s), True),
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    cell: Callable[[ReportRow], str]
+    # Columns of the compact (default) table, ranked: when the terminal is too narrow the highest
+    # rank goes first, down to requests and cost. None: --wide only.
+    rank: int | None
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("requests", lambda r: count(r.requests), 1),
+    Column("errors", lambda r: with_rate(r.errors, r.requests), 5),
+    Column("rate-limited", lambda r: with_rate(r.rate_limited, r.requests), None),
+    Column("input tok", lambda r: count(r.input_tokens), 3),
+    Column("output tok", lambda r: count(r.output_tokens), 4),
+    Column("cached tok", lambda r: count(r.cache_read_tokens), 6),
+    Column("cost (USD)", _cost_cell, 2),
+    Column("unpriced", lambda r: count(r.unpriced), None),
+    Column("avg/call", lambda r: money(r.avg_cost_per_call), 7),
+    Column("sessions", lambda r: count(r.sessions), None),
+    Column("avg/session", lambda r: money(r.avg_cost_per_session), None),
+    Column("p50", lambda r: latency(r.p50_s), None),
+    Column("p95", lambda r: latency(r.p95_s), 8),
+    Column("p99", lambda r: latency(r.p99_s), None),
 )
+_ALWAYS = 2  # requests and cost are never dropped
 
 
-def table(title: str, rows: Sequence[ReportRow], key_header: str) -> str:
-    headers = [key_header] + [c[0] for c in _COLUMNS]
-    body = [[_key_cell(r)] + [c[1](r) for c in _COLUMNS] for r in rows]
-    right = [False] + [c[2] for c in _COLUMNS]
-    widths = [max(len(line[i]) for line in [headers, *body]) for i in range(len(headers))]
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    rows: Sequence[ReportRow]
+    key_header: str
 
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(cells, widths, right, strict=True)
-        ).rstrip()
 
-    out = [title, line(headers), "  ".join("-" * w for w in widths)]
-    out += [line(cells) for cells in body]
-    return "\n".join(out)
+@dataclass(frozen=True, slots=True)
+class Tables:
+    text: list[str]  # one aligned table per section
+    hidden: tuple[str, ...]  # headers left out (compact, or too narrow): --wide shows them
+    legend: str | None  # what DASH and NONE_KEY mean, when a table shows them
+
+
+def tables(sections: Sequence[Section], *, wide: bool = False, width: int | None = None) -> Tables:
+    """Aligned tables with the same columns. Compact unless ``wide``; ``width`` (characters) drops
+    compact columns, highest rank first, until the widest table fits."""
+    columns = [c for c in COLUMNS if wide or c.rank is not None]
+    keys = [[_key_cell(r) for r in section.rows] for section in sections]
+    cells = {c.header: [[c.cell(r) for r in section.rows] for section in sections] for c in columns}
+
+    def widths(i: int) -> list[int]:
+        key = max([len(sections[i].key_header), *map(len, keys[i])])
+        return [key] + [max([len(c.header), *map(len, cells[c.header][i])]) for c in columns]
+
+    def too_wide() -> bool:
+        assert width is not None
+        return any(sum(w) + 2 * len(columns) > width for w in map(widths, range(len(sections))))
+
+    if not wide and width is not None:
+        while too_wide():
+            ranked = [c for c in columns if (c.rank or 0) > _ALWAYS]
+            if not ranked:
+                break
+            columns.remove(max(ranked, key=lambda c: c.rank or 0))
+    text = []
+    for i, section in enumerate(sections):
+        sizes = widths(i)
+
+        def line(values: Sequence[str], sizes: list[int] = sizes) -> str:
+            # The key column is left-aligned, every number right-aligned.
+            parts = [values[0].ljust(sizes[0])] + [
+                v.rjust(w) for v, w in zip(values[1:], sizes[1:], strict=True)
+            ]
+            return "  ".join(parts).rstrip()
+
+        rows = [[keys[i][n]] + [cells[c.header][i][n] for c in columns] for n in range(len(section.rows))]
+        out = [section.title, line([section.key_header] + [c.header for c in columns])]
+        out += ["  ".join("-" * w for w in sizes)] + [line(values) for values in rows]
+        text.append("\n".join(out))
+    shown = {c.header for c in columns}
+    legend = []
+    if any(DASH in cells[c.header][i] for c in columns for i in range(len(sections))):
+        legend.append(f"{DASH} = not reported (or nothing to average)")
+    if any(NONE_KEY in k for k in keys):
+        legend.append(f"{NONE_KEY} = calls without that tag")
+    return Tables(text, tuple(c.header for c in COLUMNS if c.header not in shown), "; ".join(legend) or None)
 
 
 def _clean(value: Any) -> Any:
@@ -102,11 +182,23 @@ def to_json(rows: Sequence[ReportRow]) -> str:
     return json.dumps(records(rows), indent=2)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) can send
+# data away); the usual defence (OWASP "CSV injection") is a leading apostrophe, shown as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Sequence[ReportRow]) -> str:
-    data = records(rows)
+    """One record per row. Text is quoted (so a line break inside a tag stays inside its cell) and
+    made spreadsheet-safe; numbers are written as numbers, a missing value as an empty cell."""
     buffer = io.StringIO()
     fieldnames = list(ReportRow.empty(TOTAL).to_dict())
-    writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     writer.writeheader()
-    writer.writerows(data)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in record.items()} for record in records(rows))
     return buffer.getvalue()

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 SINCE_HELP = "a duration like 90m, 24h, 7d or 2w, or 'today' or 'month' (UTC)"
+_TOO_FAR_BACK = "too far back (the earliest date is 0001-01-01)"
 
 
 class TimeRangeError(ValueError):
@@ -48,8 +49,10 @@ def parse_since(text: str, now: datetime) -> datetime:
     match = _DURATION.match(text)
     if not match:
         raise TimeRangeError(f"--since {text!r}: expected {SINCE_HELP}")
-    amount = int(match.group(1))
-    return now - timedelta(**{_UNITS[match.group(2).lower()]: amount})
+    try:
+        return now - timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+    except (OverflowError, ValueError):  # beyond datetime's range (or int's digit limit)
+        raise TimeRangeError(f"--since {text!r}: {_TOO_FAR_BACK}") from None
 
 
 def parse_instant(text: str, option: str, *, end: bool = False) -> datetime:
@@ -60,13 +63,17 @@ def parse_instant(text: str, option: str, *, end: bool = False) -> datetime:
             moment = _midnight(date.fromisoformat(raw))
             return moment + timedelta(days=1) if end else moment
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except OverflowError:  # the day after 9999-12-31, or before year 1 in UTC
+        raise TimeRangeError(
+            f"{option} {text!r}: out of range (use a date from 0001-01-01 to 9999-12-30)"
+        ) from None
     except ValueError:
         raise TimeRangeError(
             f"{option} {text!r}: expected a date YYYY-MM-DD or a date-time YYYY-MM-DDTHH:MM[:SS]"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def resolve(
@@ -90,7 +97,10 @@ def resolve(
         if days < 1:
             raise TimeRangeError(f"--days {days}: expected a whole number of days, 1 or more")
         # Calendar days: --days 1 is today, --days 30 is today and the 29 days before it.
-        start = _midnight(now.date()) - timedelta(days=days - 1)
+        try:
+            start = _midnight(now.date()) - timedelta(days=days - 1)
+        except OverflowError:
+            raise TimeRangeError(f"--days {days}: {_TOO_FAR_BACK}") from None
     if from_ is not None:
         start = parse_instant(from_, "--from")
     if to is not None:
