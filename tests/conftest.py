@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import genai_cost._internal as internal
+from genai_cost import config
 from genai_cost.instrumentation import deferred
 
 
@@ -21,6 +22,7 @@ from genai_cost.instrumentation import deferred
 def _raise_internal_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     # A telemetry bug must fail a test, not hide in a log line (tests that simulate one turn it off).
     monkeypatch.setattr(internal, "RAISE_INTERNAL_ERRORS", True)
+    monkeypatch.setattr(config, "_warned", set())  # each test sees its own once-only warnings
 
 
 @dataclass

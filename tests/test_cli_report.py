@@ -151,7 +151,8 @@ def test_empty_range_says_so(db: Path, capsys: pytest.CaptureFixture[str]) -> No
 INTERVIEW = {
     "by": "feature", "key": "interview", "requests": 4, "errors": 1, "error_rate": 0.25, "rate_limited": 1,
     "rate_limited_rate": 0.25, "input_tokens": 4000, "output_tokens": 400, "cache_read_tokens": None,
-    "cache_creation_tokens": None, "reasoning_tokens": None, "cost_usd": 0.004, "priced": 3, "unpriced": 0,
+    "cache_creation_tokens": None, "cache_creation_5m_tokens": None, "cache_creation_1h_tokens": None,
+    "reasoning_tokens": None, "tool_use_prompt_tokens": None, "input_audio_tokens": None, "cost_usd": 0.004, "priced": 3, "unpriced": 0,
     "usage_missing": 0, "avg_cost_per_call_usd": 0.001333333333, "sessions": 2,
     "avg_cost_per_session_usd": 0.002,
     "latency_p50_s": 0.5, "latency_p95_s": 2.5, "latency_p99_s": 2.5,

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import genai_cost.store.migrations as migrations
 from genai_cost import config
 from genai_cost import semconv as sc
-from genai_cost.store.db import UsageRow, UsageStore, default_db_path, resolve_db_path
+from genai_cost.store.db import USAGE_COLUMNS, UsageRow, UsageStore, default_db_path, resolve_db_path
 from genai_cost.store.errors import (
     ForeignStoreError,
     NewerStoreError,
@@ -30,7 +30,7 @@ from genai_cost.store.errors import (
 )
 from genai_cost.store.exporter import LocalStoreSpanExporter
 from genai_cost.store.timerange import TimeRange
-from genai_cost.usage import Usage
+from genai_cost.usage import TOKEN_KINDS, Usage
 from store_data import CALLS, CLAUDE_MODEL, GROQ_MODEL, Call, emit, record, utc
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -47,9 +47,10 @@ EXPECTED_COLUMNS = [
     ("cost_cache_write", "REAL"), ("unpriced", "INTEGER"), ("usage_missing", "INTEGER"),
     ("error_type", "TEXT"), ("rate_limited", "INTEGER"), ("streaming", "INTEGER"),
     ("time_to_first_chunk_s", "REAL"), ("response_id", "TEXT"), ("finish_reasons", "TEXT"),
-    ("input_audio_tokens", "INTEGER"),
+    ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
+    ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
 ]  # fmt: skip
-ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens"]
+ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts"]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
 
@@ -71,6 +72,15 @@ def test_migrate_blank_in_memory_db_gives_the_schema() -> None:
     assert names == ALL_MIGRATIONS
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
     assert migrations.migrate(conn) == []  # applied once only
+
+
+def test_every_token_kind_has_its_store_column() -> None:
+    # A token kind declared on Usage needs a migration that adds its column (the contributor notes say so).
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    migrations.migrate(conn)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
+    assert {kind.column for kind in TOKEN_KINDS} <= columns
+    assert set(USAGE_COLUMNS) <= columns
 
 
 def test_open_sets_wal_and_busy_timeout(tmp_path: Path) -> None:

@@ -62,8 +62,18 @@ def env_flag(name: str, default: bool, environ: Mapping[str, str] | None = None)
     try:
         return parse_flag(name, raw)
     except ConfigError as exc:
-        logger.warning("genai-cost: %s; using the default (%s)", exc, str(default).lower())
+        _warn_once(f"genai-cost: {exc}; using the default ({str(default).lower()})")
         return default
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    # Settings are read by each instrumentor, the processor and the CLI: one line per problem.
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning("%s", message)
 
 
 def parse_provider_hosts(raw: str | None) -> dict[str, str]:
@@ -86,7 +96,7 @@ def _env_provider_hosts(environ: Mapping[str, str]) -> dict[str, str]:
     try:
         return parse_provider_hosts(environ.get(PROVIDER_HOSTS))
     except ConfigError as exc:
-        logger.warning("genai-cost: %s; ignoring %s", exc, PROVIDER_HOSTS)
+        _warn_once(f"genai-cost: {exc}; ignoring {PROVIDER_HOSTS}")
         return {}
 
 
@@ -98,6 +108,9 @@ class Settings:
     cost_enabled: bool = True
     baggage: bool = False
     provider_hosts: dict[str, str] = field(default_factory=dict)
+    prices_file: str | None = None  # price override file
+    prices_refresh: bool = False
+    db_path: str | None = None  # the local store (None: the user's data directory)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,4 +122,7 @@ class Settings:
             cost_enabled=env_flag(COST_ENABLED, True, env),
             baggage=env_flag(BAGGAGE, False, env),
             provider_hosts=_env_provider_hosts(env),
+            prices_file=env.get(PRICES_FILE) or None,
+            prices_refresh=env_flag(PRICES_REFRESH, False, env),
+            db_path=env.get(DB_PATH) or None,
         )

@@ -17,10 +17,15 @@ from typing import Any
 from genai_cost import semconv as sc
 
 
-def token(attribute: str, *, label: str | None = None, column: str | None = None) -> Any:
-    """Declare a token kind: ``attribute`` on spans, ``column`` in the store (default: the field's
-    name), ``label`` as a report column (None: stored but not a report column)."""
-    return field(default=None, metadata={"attribute": attribute, "label": label, "column": column})
+def token(
+    attribute: str, *, label: str | None = None, rank: int | None = None, column: str | None = None
+) -> Any:
+    """Declare a token kind: ``attribute`` on spans; ``column`` in the store (default: the field's
+    name; a migration adds it); ``label``, its report column header (None: stored and in the report's
+    JSON and CSV, not a table column); ``rank``, its place among the compact table's columns (see
+    store/render.py; None: ``--wide`` only)."""
+    meta = {"attribute": attribute, "label": label, "rank": rank, "column": column}
+    return field(default=None, metadata=meta)
 
 
 @dataclass(slots=True)
@@ -28,20 +33,20 @@ class Usage:
     """Token counts of one call. ``None`` means "not reported", never zero."""
 
     # all input, cached and cache-written included (semconv)
-    input_tokens: int | None = token(sc.GEN_AI_USAGE_INPUT_TOKENS, label="input")
+    input_tokens: int | None = token(sc.GEN_AI_USAGE_INPUT_TOKENS, label="input tok", rank=3)
     # all output, reasoning included
-    output_tokens: int | None = token(sc.GEN_AI_USAGE_OUTPUT_TOKENS, label="output")
-    cache_read_tokens: int | None = token(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, label="cache read")
+    output_tokens: int | None = token(sc.GEN_AI_USAGE_OUTPUT_TOKENS, label="output tok", rank=4)
+    cache_read_tokens: int | None = token(sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, label="cached tok", rank=6)
     # all cache writes, whatever their TTL
     cache_creation_tokens: int | None = token(
-        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, label="cache write"
+        sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     )
     cache_creation_5m_tokens: int | None = token(sc.GENAI_COST_CACHE_CREATION_5M_TOKENS)
     cache_creation_1h_tokens: int | None = token(sc.GENAI_COST_CACHE_CREATION_1H_TOKENS)
-    reasoning_tokens: int | None = token(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, label="reasoning")
+    reasoning_tokens: int | None = token(sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
     tool_use_prompt_tokens: int | None = token(sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS)
     # the audio part of input_tokens (cached audio included)
-    input_audio_tokens: int | None = token(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS, label="audio in")
+    input_audio_tokens: int | None = token(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS)
 
     @property
     def empty(self) -> bool:
@@ -104,11 +109,18 @@ class TokenKind:
     name: str  # the Usage field
     attribute: str  # span attribute
     column: str  # store column
-    label: str | None  # report column header; None: stored, not a report column
+    label: str | None  # report table column header; None: not a table column
+    rank: int | None  # place in the compact report table (None: --wide only)
 
 
 TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
-    TokenKind(f.name, f.metadata["attribute"], f.metadata["column"] or f.name, f.metadata["label"])
+    TokenKind(
+        f.name,
+        f.metadata["attribute"],
+        f.metadata["column"] or f.name,
+        f.metadata["label"],
+        f.metadata["rank"],
+    )
     for f in fields(Usage)
 )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -214,9 +213,10 @@ def get_price_book() -> PriceBook:
 
 
 def _book_from_environment() -> PriceBook:
-    refresh = config.env_flag(config.PRICES_REFRESH, False)  # a typo is logged; the bundled prices are used
+    settings = config.Settings.from_env()  # a typo in PRICES_REFRESH is logged; bundled prices are used
+    refresh = settings.prices_refresh
     try:
-        return PriceBook(os.environ.get(config.PRICES_FILE) or None, refresh=refresh)
+        return PriceBook(settings.prices_file, refresh=refresh)
     except PriceOverrideError as exc:
         logger.error(
             "genai-cost: %s; every call is recorded with its tokens but no cost (genai_cost.unpriced) "

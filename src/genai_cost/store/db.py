@@ -28,6 +28,7 @@ from genai_cost import semconv as sc
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
 from genai_cost.store.timerange import TimeRange
+from genai_cost.usage import TOKEN_KINDS, Usage
 
 BUSY_TIMEOUT_MS = 10_000
 MEMORY = ":memory:"
@@ -43,7 +44,7 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     """An explicit path, else the env var, else the default location."""
     if path:
         return Path(path).expanduser()
-    env = os.environ.get(config.DB_PATH)
+    env = config.Settings.from_env().db_path
     if env:
         return Path(env).expanduser()
     return default_db_path()
@@ -57,7 +58,11 @@ def format_time(moment: datetime) -> str:
 
 @dataclass(slots=True)
 class UsageRow:
-    """One GenAI span as stored. ``None`` tokens and cost mean "not reported", never zero."""
+    """One GenAI call as stored. ``None`` tokens and cost mean "not reported", never zero.
+
+    Its token counts are a ``Usage`` (one column per ``usage.TOKEN_KINDS`` entry), also readable as
+    attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
+    """
 
     start_time: str
     duration_s: float | None
@@ -73,11 +78,6 @@ class UsageRow:
     user_id: str | None = None
     session_id: str | None = None
     tags: str | None = None  # JSON object of the app's extra feature tags
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_creation_tokens: int | None = None
-    reasoning_tokens: int | None = None
     cost: float | None = None
     currency: str | None = None
     cost_source: str | None = None
@@ -93,11 +93,24 @@ class UsageRow:
     time_to_first_chunk_s: float | None = None
     response_id: str | None = None
     finish_reasons: str | None = None  # JSON array
-    input_audio_tokens: int | None = None  # part of input_tokens (migration m002)
+    usage: Usage = field(default_factory=Usage)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _TOKEN_NAMES:
+            return getattr(self.usage, name)
+        raise AttributeError(name)
 
 
-USAGE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow))
+_TOKEN_NAMES = frozenset(kind.name for kind in TOKEN_KINDS)
+_CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if f.name != "usage")
+USAGE_COLUMNS: tuple[str, ...] = _CALL_COLUMNS + tuple(kind.column for kind in TOKEN_KINDS)
 _TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if "str" in str(f.type))
+_call_values = attrgetter(*_CALL_COLUMNS)
+_token_values = attrgetter(*(kind.name for kind in TOKEN_KINDS))
+
+
+def _row_values(row: UsageRow) -> tuple[Any, ...]:
+    return (*_call_values(row), *_token_values(row.usage))
 
 
 # A lone surrogate (e.g. bytes decoded with surrogateescape) cannot be stored as UTF-8: each becomes
@@ -121,7 +134,6 @@ def with_valid_text(row: UsageRow) -> UsageRow:
     return row
 
 
-_row_values = attrgetter(*USAGE_COLUMNS)
 _INSERT = (
     f"INSERT OR IGNORE INTO usage ({', '.join(USAGE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)})"
@@ -139,35 +151,46 @@ GROUP_BY: dict[str, str] = {
 }
 TOTAL = "total"
 
+# Each token kind summed, under its Usage name. count_tokens calls count as requests, but what they
+# counted (a pre-estimate, not billed) is not summed.
+_TOKEN_SUMS = ", ".join(
+    f"SUM(CASE WHEN operation IS NOT '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
+    for kind in TOKEN_KINDS
+)
+
 
 @dataclass(slots=True)
 class ReportRow:
-    """Totals of one group (or of everything, when ``by`` is ``total``)."""
+    """Totals of one group (or of everything, when ``by`` is ``total``).
+
+    ``tokens`` holds the summed count of each token kind (None: no call reported it), also readable
+    as attributes (``row.input_tokens``).
+    """
 
     by: str
     key: str | None
-    requests: int
-    errors: int
-    rate_limited: int
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int | None
-    cache_creation_tokens: int | None
-    reasoning_tokens: int | None
-    cost: float | None  # sum over priced calls; None when no call in the group has a price
-    priced: int  # calls with a cost
-    unpriced: int  # calls with tokens but no known price
-    usage_missing: int  # calls whose provider reported no usage
-    sessions: int
-    session_cost: float | None
+    requests: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+    tokens: Usage = field(default_factory=Usage)
+    cost: float | None = None  # sum over priced calls; None when no call in the group has a price
+    priced: int = 0  # calls with a cost
+    unpriced: int = 0  # calls with tokens but no known price
+    usage_missing: int = 0  # calls whose provider reported no usage
+    sessions: int = 0
+    session_cost: float | None = None
     p50_s: float | None = None
     p95_s: float | None = None
     p99_s: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _TOKEN_NAMES:
+            return getattr(self.tokens, name)
+        raise AttributeError(name)
 
     @classmethod
     def empty(cls, by: str, key: str | None = None) -> ReportRow:
-        return cls(by, key, 0, 0, 0, None, None, None, None, None, None, 0, 0, 0, 0, None)
+        return cls(by, key)
 
     @property
     def avg_cost_per_call(self) -> float | None:
@@ -194,11 +217,7 @@ class ReportRow:
             "error_rate": self.error_rate,
             "rate_limited": self.rate_limited,
             "rate_limited_rate": self.rate_limited_rate,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_creation_tokens": self.cache_creation_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
+            **{kind.name: getattr(self.tokens, kind.name) for kind in TOKEN_KINDS},
             "cost_usd": self.cost,
             "priced": self.priced,
             "unpriced": self.unpriced,
@@ -328,8 +347,12 @@ class UsageStore:
             f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE {where} ORDER BY start_time, id", params
         )
         out = []
+        calls = len(_CALL_COLUMNS)
         for values in cursor:
-            row = UsageRow(**dict(zip(USAGE_COLUMNS, values, strict=True)))
+            row = UsageRow(
+                **dict(zip(_CALL_COLUMNS, values[:calls], strict=True)),
+                usage=Usage(*values[calls:]),
+            )
             row.unpriced, row.usage_missing = bool(row.unpriced), bool(row.usage_missing)
             row.rate_limited, row.streaming = bool(row.rate_limited), bool(row.streaming)
             out.append(row)
@@ -356,18 +379,20 @@ class UsageStore:
         rows: dict[Any, ReportRow] = {}
         cursor = self._conn.execute(
             f"""
-            SELECT {key} AS k, COUNT(*), SUM(error_type IS NOT NULL), SUM(rate_limited),
-                   SUM(CASE WHEN operation IS NOT '{sc.OP_COUNT_TOKENS}' THEN input_tokens END),
-                   SUM(output_tokens), SUM(cache_read_tokens),
-                   SUM(cache_creation_tokens), SUM(reasoning_tokens),
-                   SUM(cost), COUNT(cost), SUM(unpriced), SUM(usage_missing),
-                   COUNT(DISTINCT session_id), SUM(CASE WHEN session_id IS NOT NULL THEN cost END)
-            FROM usage WHERE {where} GROUP BY k
+            SELECT {key} AS key, COUNT(*) AS requests, SUM(error_type IS NOT NULL) AS errors,
+                   SUM(rate_limited) AS rate_limited, {_TOKEN_SUMS},
+                   SUM(cost) AS cost, COUNT(cost) AS priced, SUM(unpriced) AS unpriced,
+                   SUM(usage_missing) AS usage_missing, COUNT(DISTINCT session_id) AS sessions,
+                   SUM(CASE WHEN session_id IS NOT NULL THEN cost END) AS session_cost
+            FROM usage WHERE {where} GROUP BY key
             """,
             params,
         )
-        for k, *v in cursor:
-            rows[k] = ReportRow(by, k, *v)
+        names = [column[0] for column in cursor.description]
+        for values in cursor:
+            found = dict(zip(names, values, strict=True))
+            tokens = Usage(**{kind.name: found.pop(kind.name) for kind in TOKEN_KINDS})
+            rows[found["key"]] = ReportRow(by=by, tokens=tokens, **found)
         if by == TOTAL and not rows:
             rows[None] = ReportRow.empty(TOTAL)
         # Nearest-rank percentile: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.

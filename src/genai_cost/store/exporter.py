@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -36,8 +37,9 @@ logger = logging.getLogger(__name__)
 # Attributes that are ours or the conventions'; every other attribute on a GenAI span is an app tag.
 _NOT_TAG_PREFIXES = ("gen_ai.", "genai_cost.", "server.", "error.")
 _NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID})
-# error.type values other instrumentations use for HTTP 429, when our rate-limit flag is absent.
-_RATE_LIMIT_ERROR_TYPES = frozenset({"RateLimitError", "429"})
+# error.type values that mean a rate limit, when our flag is absent (other instrumentations' spans):
+# the same definition the recording rules and dashboards use.
+_RATE_LIMITED = re.compile(sc.RATE_LIMITED_ERROR_TYPES)
 _LOCK_RETRIES = 6  # with the busy timeout per attempt, far longer than any writer holds the lock
 
 
@@ -77,6 +79,8 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
     operation = attrs.get(sc.GEN_AI_OPERATION_NAME)
     if operation is None or span.context is None or span.start_time is None:
         return None
+    if attrs.get(sc.GENAI_COST_NOT_SENT):
+        return None  # the SDK rejected the call before sending it: not a provider request
     usage = Usage.from_attributes(attrs)
     error_type = _str(attrs.get(sc.ERROR_TYPE))
     if error_type is None and span.status.status_code is StatusCode.ERROR:
@@ -98,11 +102,6 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
         user_id=_str(attrs.get(sc.USER_ID)),
         session_id=_str(attrs.get(sc.SESSION_ID)),
         tags=_tags(attrs),
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_creation_tokens=usage.cache_creation_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
         cost=_float(attrs.get(sc.GEN_AI_USAGE_COST_AMOUNT)),
         currency=_str(attrs.get(sc.GEN_AI_USAGE_COST_CURRENCY)),
         cost_source=_str(attrs.get(sc.GEN_AI_USAGE_COST_SOURCE)),
@@ -113,12 +112,13 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
         unpriced=bool(attrs.get(sc.GENAI_COST_UNPRICED)),
         usage_missing=bool(attrs.get(sc.GENAI_COST_USAGE_MISSING)),
         error_type=error_type,
-        rate_limited=bool(attrs.get(sc.GENAI_COST_RATE_LIMITED)) or error_type in _RATE_LIMIT_ERROR_TYPES,
+        rate_limited=bool(attrs.get(sc.GENAI_COST_RATE_LIMITED))
+        or (error_type is not None and _RATE_LIMITED.fullmatch(error_type) is not None),
         streaming=bool(attrs.get(sc.GEN_AI_REQUEST_STREAM)) or ttfc is not None,
         time_to_first_chunk_s=ttfc,
         response_id=_str(attrs.get(sc.GEN_AI_RESPONSE_ID)),
         finish_reasons=json.dumps([str(r) for r in finish]) if isinstance(finish, (list, tuple)) else None,
-        input_audio_tokens=usage.input_audio_tokens,
+        usage=usage,
     )
 
 

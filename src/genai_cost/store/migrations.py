@@ -81,6 +81,14 @@ def m002_input_audio_tokens(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE usage ADD COLUMN input_audio_tokens INTEGER")
 
 
+@migration
+def m003_token_parts(db: sqlite3.Connection) -> None:
+    # Every token part a call reports, so a stored call can be priced again exactly: Anthropic's cache
+    # writes by TTL and Gemini's tool-use prompt tokens (parts of cache_creation_tokens and input_tokens).
+    for column in ("cache_creation_5m_tokens", "cache_creation_1h_tokens", "tool_use_prompt_tokens"):
+        db.execute(f"ALTER TABLE usage ADD COLUMN {column} INTEGER")
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

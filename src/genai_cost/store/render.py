@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_cost.store.db import TOTAL, ReportRow
+from genai_cost.usage import TOKEN_KINDS, TokenKind
 
 NONE_KEY = "(none)"  # a group with no value, e.g. calls made outside any feature()
 DASH = "-"  # the one symbol for "not reported" (the legend under the tables says so)
@@ -91,13 +92,17 @@ class Column:
     rank: int | None
 
 
+def _token_column(kind: TokenKind) -> Column:
+    name = kind.name
+    return Column(kind.label or name, lambda r: count(getattr(r.tokens, name)), kind.rank)
+
+
 COLUMNS: tuple[Column, ...] = (
     Column("requests", lambda r: count(r.requests), 1),
     Column("errors", lambda r: with_rate(r.errors, r.requests), 5),
     Column("rate-limited", lambda r: with_rate(r.rate_limited, r.requests), None),
-    Column("input tok", lambda r: count(r.input_tokens), 3),
-    Column("output tok", lambda r: count(r.output_tokens), 4),
-    Column("cached tok", lambda r: count(r.cache_read_tokens), 6),
+    # One per token kind that has a report label (usage.TOKEN_KINDS).
+    *(_token_column(kind) for kind in TOKEN_KINDS if kind.label),
     Column("cost (USD)", _cost_cell, 2),
     Column("unpriced", lambda r: count(r.unpriced), None),
     Column("avg/call", lambda r: money(r.avg_cost_per_call), 7),
