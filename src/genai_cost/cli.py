@@ -6,22 +6,21 @@ Bad input ends with one ``genai-cost: error: ...`` line on stderr and exit code 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from genai_cost import config
 from genai_cost.store import render
-from genai_cost.store.db import GROUP_BY, TOTAL, UsageStore, resolve_db_path
+from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db_path
 from genai_cost.store.errors import StoreError
-from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, resolve
+from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
+from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, resolve
 from genai_cost.version import __version__
 
 EXIT_OK = 0
 EXIT_USAGE = 2
-DEFAULT_SECTIONS = (TOTAL, "feature", "model")
 
 
 if TYPE_CHECKING:
@@ -93,86 +92,11 @@ def run_report(args: argparse.Namespace) -> int:
         report_table(args.database, sections, time_range, top=args.top, wide=args.wide)
         return EXIT_OK
     with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
-        rows = [row for by in sections for row in store.report(by, time_range, top=_top(by, args.top))]
+        rows = [
+            row for by in sections for row in store.report(by, time_range, top=sections_top(by, args.top))
+        ]
     sys.stdout.write(render.to_json(rows) + "\n" if args.format == "json" else render.to_csv(rows))
     return EXIT_OK
-
-
-def _top(by: str, top: int | None) -> int | None:
-    return None if by == TOTAL else top
-
-
-def report_table(
-    database: str | None,
-    sections: Sequence[str],
-    time_range: TimeRange | None = None,
-    *,
-    top: int | None = None,
-    wide: bool = False,
-    header: bool = True,
-    notes: bool = True,
-    out: TextIO | None = None,
-) -> None:
-    """The report as tables, one per section, then (``notes``) the notes and legend that apply."""
-    out = out or sys.stdout
-    time_range = time_range or TimeRange()
-    with UsageStore.open(resolve_db_path(database), readonly=True) as store:
-        results = [(by, store.report(by, time_range, top=_top(by, top))) for by in sections]
-        [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range)
-        first, last = store.time_bounds()
-    if header:
-        out.write(f"genai-cost report: {store.path}, {time_range.describe()}\n")
-    if not total.requests:
-        recorded = f"{_minute(first)} to {_minute(last)} UTC" if first and last else "none"
-        out.write(f"no GenAI calls in this range (calls recorded: {recorded})\n")
-        return
-    to_show = [
-        render.Section(
-            "Summary" if by == TOTAL else f"By {by}" + (f" (top {top})" if top else ""),
-            rows,
-            "" if by == TOTAL else by,
-        )
-        for by, rows in results
-    ]
-    tables = render.tables(to_show, wide=wide, width=None if wide else _terminal_width(out))
-    for text in tables.text:
-        out.write("\n" + text + "\n")
-    if not notes:
-        return
-    lines = []
-    if total.unpriced:
-        lines.append(
-            f"{render.plural(total.unpriced, 'call')} had tokens but no known price; "
-            f"{'its' if total.unpriced == 1 else 'their'} cost is not "
-            f"included (add prices with {config.PRICES_FILE})."
-        )
-    if total.usage_missing:
-        lines.append(
-            f"{render.plural(total.usage_missing, 'call')} reported no token usage; "
-            f"{'its' if total.usage_missing == 1 else 'their'} tokens and cost "
-            "are missing."
-        )
-    if tables.legend:
-        lines.append(tables.legend)
-    if tables.hidden:
-        lines.append(f"More columns ({', '.join(tables.hidden)}): --wide.")
-    if lines:
-        out.write("\n" + "\n".join(lines) + "\n")
-
-
-def _terminal_width(out: TextIO) -> int | None:
-    """The width to fit: $COLUMNS, else the terminal's; None (no limit) when writing to a file or pipe."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit():
-        return int(columns)
-    try:
-        return os.get_terminal_size(out.fileno()).columns if out.isatty() else None
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return None
-
-
-def _minute(stored: str) -> str:
-    return stored[:16].replace("T", " ")  # 2026-11-22T05:30:00.000000Z -> 2026-11-22 05:30
 
 
 # --- demo ------------------------------------------------------------------------------------------

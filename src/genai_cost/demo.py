@@ -198,7 +198,7 @@ def default_demo_db() -> Path:
 
 
 def main(db: str | None, out: TextIO = sys.stdout) -> int:
-    from genai_cost import cli
+    from genai_cost.store.report import DEFAULT_SECTIONS, report_table
 
     db_path = Path(db).expanduser() if db else default_demo_db()
     try:
@@ -208,9 +208,9 @@ def main(db: str | None, out: TextIO = sys.stdout) -> int:
         print(f"genai-cost: error: {exc}", file=sys.stderr)
         return 1
     print(file=out)
-    cli.report_table(str(db_path), cli.DEFAULT_SECTIONS, out=out)
+    report_table(str(db_path), DEFAULT_SECTIONS, out=out)
     for by in ("session", "user"):
-        cli.report_table(str(db_path), (by,), top=5, header=False, notes=False, out=out)
+        report_table(str(db_path), (by,), top=5, header=False, notes=False, out=out)
     where = shlex.quote(str(db_path))
     print(f"\n{check}", file=out)
     print("\nExplore further:", file=out)

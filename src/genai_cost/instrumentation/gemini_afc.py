@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 REQUEST_METHOD = "_generate_content"  # what the SDK's function-calling loop calls once per request
 
-# Call that may loop -> usage of each request it sent so far. Weak keys: an entry left by a call that
-# raised goes with it.
-_requests: weakref.WeakKeyDictionary[Invocation, list[Usage | None]] = weakref.WeakKeyDictionary()
+# Call that may loop -> the usage metadata of each request it sent so far. Weak keys: an entry left by a
+# call that raised goes with it.
+_requests: weakref.WeakKeyDictionary[Invocation, list[Any]] = weakref.WeakKeyDictionary()
 
 
 def may_call_functions(config: Any) -> bool:
@@ -47,12 +47,10 @@ def _note_request(response: Any) -> None:
     if not _requests:  # no call that may loop is in flight: the usual case costs one check
         return
     try:
-        from genai_cost.instrumentation.google_genai import content_usage
-
         invocation = current_invocation()
         requests = _requests.get(invocation) if invocation is not None else None
         if requests is not None:
-            requests.append(content_usage(get(response, "usage_metadata")))
+            requests.append(get(response, "usage_metadata"))
     except Exception:
         log_internal_error("reading a function-calling request")
 
@@ -69,11 +67,13 @@ async def async_request_wrapper(wrapped: Callable[..., Any], instance: Any, args
     return response
 
 
-def all_requests(invocation: Invocation, usage: Usage | None) -> Usage | None:
+def all_requests(
+    invocation: Invocation, usage: Usage | None, read_usage: Callable[[Any], Usage | None]
+) -> Usage | None:
     """The summed usage of every request the call sent, when there was more than one."""
     if not _requests:
         return usage
     requests = _requests.pop(invocation, None)
     if requests is None or len(requests) < 2:
         return usage
-    return reduce(plus, requests)
+    return reduce(plus, map(read_usage, requests))

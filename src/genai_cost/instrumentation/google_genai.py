@@ -338,7 +338,7 @@ class GoogleGenAIAdapter:
     def _finish(self, invocation: Invocation, result: Any) -> Any:
         info = self.read_response(result) if self.read_response else ResponseInfo()
         if self.loops:
-            info.usage = gemini_afc.all_requests(invocation, info.usage)
+            info.usage = gemini_afc.all_requests(invocation, info.usage, content_usage)
         invocation.finish(info)
         return result
 
