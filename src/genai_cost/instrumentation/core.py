@@ -19,6 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from genai_cost import records
 from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error, logger
 from genai_cost._otel_compat import suppressed
@@ -82,7 +83,7 @@ class Telemetry:
                     metric_attrs[key] = value
         name = f"{request.operation} {model}" if model else request.operation
         span = self.tracer.start_span(name, ctx, SpanKind.CLIENT, attributes)
-        invocation = Invocation(self, request, rewrite, span, metric_attrs, ctx)
+        invocation = Invocation(self, request, rewrite, span, metric_attrs, ctx, attributes)
         if rewrite.on_start is not None:
             try:
                 rewrite.on_start(invocation)
@@ -100,6 +101,7 @@ class Invocation:
 
     __slots__ = (
         "__weakref__",
+        "_attributes",
         "_first_chunk",
         "_metric_attrs",
         "_start",
@@ -122,8 +124,10 @@ class Invocation:
         span: trace.Span,
         metric_attrs: dict[str, Any],
         parent: otel_context.Context,
+        attributes: dict[str, Any] | None = None,
     ):
         self.telemetry = telemetry
+        self._attributes = attributes  # the span's attributes at its start
         self.request = request
         self.rewrite = rewrite
         self.span = span
@@ -160,18 +164,38 @@ class Invocation:
             return
         self.done = True
         duration = (time.perf_counter() if end is None else end) - self._start
+        end_ns = self._wall_start_ns + int(duration * 1e9)
         try:
-            self._record(info, error, incomplete, duration)
+            out = self._record(info, error, incomplete, duration)
+            if records.sinks and out is not None:
+                self._emit(out, end_ns, error is not None)
         except Exception:
             log_internal_error("finishing a span")
         try:
-            self.span.end(None if end is None else self._wall_start_ns + int(duration * 1e9))
+            self.span.end(None if end is None else end_ns)
         except Exception:  # a span processor of the app's that raised: not ours to re-raise
             logger.warning("genai-cost: a span processor raised while ending a span", exc_info=True)
 
+    def _emit(self, out: dict[str, Any], end_ns: int, error: bool) -> None:
+        """The call, sampled or not, to the sinks that need every call (the usage store)."""
+        context = self.span.get_span_context()
+        records.emit(
+            records.CallRecord(
+                {**(self._attributes or {}), **out},
+                self._wall_start_ns,
+                end_ns,
+                context.trace_id,
+                context.span_id,
+                context.trace_flags.sampled,
+                error,
+            )
+        )
+
     def _record(
         self, info: ResponseInfo | None, error: BaseException | None, incomplete: bool, duration: float
-    ) -> None:
+    ) -> dict[str, Any] | None:
+        """Metrics, price and span attributes; returns the attributes added at the end (None for a
+        call that was never sent)."""
         request = self.request
         metric_attrs = self._metric_attrs
         out: dict[str, Any] = {}
@@ -197,7 +221,7 @@ class Invocation:
             if not self.sent:  # rejected by the SDK before any request: not a provider call
                 out[sc.GENAI_COST_NOT_SENT] = True
                 self.span.set_attributes(out)
-                return
+                return None
         instruments = self.telemetry.instruments
         instruments.duration.record(duration, metric_attrs)
         if self._first_chunk is not None:
@@ -228,6 +252,7 @@ class Invocation:
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped
+        return out
 
 
 # The call in flight in this context (set while the SDK method runs), for adapter hooks that run
