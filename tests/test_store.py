@@ -50,7 +50,7 @@ EXPECTED_COLUMNS = [
     ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
 ]  # fmt: skip
-ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts"]
+ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts", "m004_unsampled_calls"]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
 
@@ -67,7 +67,9 @@ def test_migrate_blank_in_memory_db_gives_the_schema() -> None:
     columns = [(row[1], row[2]) for row in conn.execute("PRAGMA table_info(usage)")]
     assert columns == EXPECTED_COLUMNS
     indexes = {row[1]: row[2] for row in conn.execute("PRAGMA index_list(usage)")}
-    assert indexes == {"usage_span": 1, "usage_start_time": 0}  # name -> unique
+    assert indexes == {"usage_span": 1, "usage_start_time": 0, "usage_unsampled_span": 1}  # name -> unique
+    trace_id = next(row for row in conn.execute("PRAGMA table_info(usage)") if row[1] == "trace_id")
+    assert trace_id[3] == 0  # nullable: an unsampled call has no trace to link to
     names = [r[0] for r in conn.execute(f"SELECT name FROM {migrations.MIGRATIONS_TABLE} ORDER BY rowid")]
     assert names == ALL_MIGRATIONS
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
@@ -235,6 +237,8 @@ def test_exporter_refuses_a_newer_store_and_logs_once(
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("genai_cost")]
     assert len(messages) == 1 and "newer than this genai-cost supports" in messages[0]
     assert _connect(path).execute("SELECT COUNT(*) FROM usage").fetchone()[0] == 0
+    exporter.shutdown()
+    assert exporter.writer.dropped == 3
 
 
 @pytest.mark.parametrize("kind", ["directory", "not sqlite"])
@@ -247,6 +251,7 @@ def test_exporter_failure_never_reaches_the_app(
     else:
         path.write_bytes(b"\x00garbage" * 500)
     exporter = LocalStoreSpanExporter(path)
+    exporter.writer.exit_wait_s = 0.3  # the store will not come back: do not wait long for it
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with caplog.at_level(logging.WARNING, logger="genai_cost"):
@@ -255,9 +260,14 @@ def test_exporter_failure_never_reaches_the_app(
         p2 = TracerProvider()
         p2.add_span_processor(SimpleSpanProcessor(memory))
         emit(p2.get_tracer("t"), CALLS[1])
-        assert exporter.export(memory.get_finished_spans()) == SpanExportResult.FAILURE
-    provider.shutdown()
-    assert any("could not write 1 span to the local store" in r.getMessage() for r in caplog.records)
+        # Kept in memory to retry (the store may come back), not lost at once.
+        assert exporter.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
+        assert exporter.writer.dropped == 0
+        provider.shutdown()  # gives up after exit_wait_s, counting what it could not write
+    assert exporter.writer.dropped == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot write to the usage store" in m for m in messages) == 1, messages  # once per outage
+    assert any("2 buffered calls are lost" in m for m in messages), messages
 
 
 def test_a_lone_surrogate_in_a_tag_costs_no_row(tmp_path: Path) -> None:

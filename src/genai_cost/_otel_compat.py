@@ -100,3 +100,16 @@ def move_first(tracer_provider: Any, processor: Any) -> bool:
         return False
     active._span_processors = (processor, *(p for p in processors if p is not processor))  # type: ignore[union-attr]
     return True
+
+
+def service_name() -> str | None:
+    """``service.name`` of the global SDK tracer provider's resource, else of the environment's
+    (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), as the SDK would build it."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    if not isinstance(resource, Resource):
+        resource = Resource.create()
+    value = resource.attributes.get(SERVICE_NAME)
+    return None if value is None else str(value)

@@ -66,7 +66,7 @@ class UsageRow:
 
     start_time: str
     duration_s: float | None
-    trace_id: str
+    trace_id: str | None  # None: the call's span was not sampled (no trace to link to)
     span_id: str
     operation: str
     service_name: str | None = None

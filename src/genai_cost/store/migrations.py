@@ -89,6 +89,25 @@ def m003_token_parts(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE usage ADD COLUMN {column} INTEGER")
 
 
+@migration
+def m004_unsampled_calls(db: sqlite3.Connection) -> None:
+    # Every call is stored, sampled or not; a call whose span was not sampled has no trace to link to,
+    # so its trace_id is NULL. SQLite cannot drop a NOT NULL constraint: the table is rebuilt from its
+    # own definition with that one change (SQLite's documented way), rows, ids and indexes kept.
+    (create,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'usage'").fetchone()
+    nullable = create.replace("trace_id TEXT NOT NULL", "trace_id TEXT", 1)
+    if nullable == create:
+        raise RuntimeError("m004: the usage table has no 'trace_id TEXT NOT NULL' column to change")
+    db.execute(nullable.replace("CREATE TABLE usage", "CREATE TABLE usage_m004", 1))
+    db.execute("INSERT INTO usage_m004 SELECT * FROM usage")
+    db.execute("DROP TABLE usage")
+    db.execute("ALTER TABLE usage_m004 RENAME TO usage")
+    db.execute("CREATE INDEX usage_start_time ON usage (start_time)")
+    db.execute("CREATE UNIQUE INDEX usage_span ON usage (trace_id, span_id)")
+    # A retried batch must not store an unsampled call twice either (its span id is random, 64 bits).
+    db.execute("CREATE UNIQUE INDEX usage_unsampled_span ON usage (span_id) WHERE trace_id IS NULL")
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
