@@ -22,6 +22,7 @@ import pytest
 from genai_cost import config
 from genai_cost.cli import main
 from genai_cost.store.db import UsageStore
+from genai_cost.store.dialect import SQLITE
 from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, m001_usage
 from genai_cost.store.timerange import TimeRangeError, resolve
 from genai_cost.usage import Cost, Usage
@@ -499,7 +500,7 @@ def test_report_on_an_old_store_it_may_not_upgrade(shared_dir: Path) -> None:
     path = shared_dir / "store" / "usage.db"
     path.parent.mkdir()
     old = sqlite3.connect(path, isolation_level=None)
-    m001_usage(old)
+    m001_usage(old, SQLITE)
     old.execute(f"CREATE TABLE {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     old.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
     old.close()

@@ -22,6 +22,7 @@ import genai_cost.store.migrations as migrations
 from genai_cost import config
 from genai_cost import semconv as sc
 from genai_cost.store.db import USAGE_COLUMNS, UsageRow, UsageStore, default_db_path, resolve_db_path
+from genai_cost.store.dialect import SQLITE
 from genai_cost.store.errors import (
     ForeignStoreError,
     NewerStoreError,
@@ -556,7 +557,7 @@ def test_m002_upgrades_an_old_store_and_the_exporter_fills_audio(tmp_path: Path)
     # and new spans carrying gen_ai.usage.audio.input_tokens store it.
     path = tmp_path / "usage.db"
     old = _connect(path)
-    migrations.m001_usage(old)
+    migrations.m001_usage(old, SQLITE)
     old.execute(f"CREATE TABLE {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     old.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
     old.execute("PRAGMA user_version = 1")
@@ -590,7 +591,7 @@ def test_store_being_created_by_another_process_is_not_taken_for_a_foreign_file(
     creator.execute("BEGIN IMMEDIATE")
     creator.execute(f"CREATE TABLE {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     for name, apply in migrations.MIGRATIONS:
-        apply(creator)
+        apply(creator, SQLITE)
         creator.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES (?, 'now')", (name,))
     creator.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS)}")
 

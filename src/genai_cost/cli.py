@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from genai_cost import config
 from genai_cost.store import render
-from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db_path
+from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db
 from genai_cost.store.errors import StoreError
 from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
 from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, resolve
@@ -91,7 +91,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.format == "table":
         report_table(args.database, sections, time_range, top=args.top, wide=args.wide)
         return EXIT_OK
-    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+    with UsageStore.open(resolve_db(args.database), readonly=True) as store:
         rows = [
             row for by in sections for row in store.report(by, time_range, top=sections_top(by, args.top))
         ]

@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from genai_cost import config
 from genai_cost import semconv as sc
+from genai_cost.store.dialect import SQLITE, Dialect, is_postgres
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
 from genai_cost.store.timerange import TimeRange
@@ -48,6 +49,15 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return default_db_path()
+
+
+def resolve_db(target: str | os.PathLike[str] | None = None) -> str:
+    """A PostgreSQL URL as given (``-d`` or the env var), else the SQLite file's path."""
+    if target is None:
+        target = config.Settings.from_env().db_path
+    if target is not None and is_postgres(str(target)):
+        return str(target)
+    return str(resolve_db_path(target))
 
 
 def format_time(moment: datetime) -> str:
@@ -113,9 +123,9 @@ def _row_values(row: UsageRow) -> tuple[Any, ...]:
     return (*_call_values(row), *_token_values(row.usage))
 
 
-# A lone surrogate (e.g. bytes decoded with surrogateescape) cannot be stored as UTF-8: each becomes
-# U+FFFD, the replacement character, as a lenient UTF-8 decoder shows a bad byte.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# A lone surrogate (e.g. bytes decoded with surrogateescape) cannot be stored as UTF-8, nor a NUL in
+# PostgreSQL: each becomes U+FFFD, the replacement character, as a lenient UTF-8 decoder shows a bad byte.
+_SURROGATE = re.compile("[\ud800-\udfff\x00]")
 
 
 def _valid_text(value: str) -> str:
@@ -123,20 +133,18 @@ def _valid_text(value: str) -> str:
 
 
 def with_valid_text(row: UsageRow) -> UsageRow:
-    """``row`` with every string that SQLite cannot encode as UTF-8 repaired (see _valid_text)."""
+    """``row`` with every string that the store cannot hold repaired (see _valid_text)."""
     for name in _TEXT_COLUMNS:
         value = getattr(row, name)
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                setattr(row, name, _valid_text(value))
+        if isinstance(value, str) and _SURROGATE.search(value):
+            setattr(row, name, _valid_text(value))
     return row
 
 
+# A retried batch (a commit whose answer was lost) is not stored twice: the unique indexes say so.
 _INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(USAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)})"
+    f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)}) ON CONFLICT DO NOTHING"
 )
 
 # --by choices -> the SQL expression that names the group.
@@ -154,9 +162,13 @@ TOTAL = "total"
 # Each token kind summed, under its Usage name. count_tokens calls count as requests, but what they
 # counted (a pre-estimate, not billed) is not summed.
 _TOKEN_SUMS = ", ".join(
-    f"SUM(CASE WHEN operation IS NOT '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
+    f"SUM(CASE WHEN operation <> '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
     for kind in TOKEN_KINDS
 )
+
+
+def _count(flag: str) -> str:
+    return f"SUM(CASE WHEN {flag} THEN 1 ELSE 0 END)"  # a flag is 0/1 in SQLite, boolean in PostgreSQL
 
 
 @dataclass(slots=True)
@@ -237,11 +249,21 @@ def _is_not_a_database(exc: sqlite3.DatabaseError) -> bool:
 
 
 class UsageStore:
-    """An open store file. Holds every query; the exporter and the CLI only call methods."""
+    """An open store (a SQLite file or a PostgreSQL database). Holds every query; the writer and the
+    CLI only call methods. ``path`` is where it is, as it may be shown (no password)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        path: str,
+        dialect: Dialect = SQLITE,
+        bad_text: tuple[type[Exception], ...] = (UnicodeEncodeError,),
+    ) -> None:
         self._conn = conn
         self.path = path
+        self.dialect = dialect
+        self._bad_text = bad_text  # what the driver raises for text the store cannot hold
+        self._insert_sql = dialect.sql(_INSERT)
 
     # --- opening -----------------------------------------------------------------------------------
 
@@ -253,6 +275,10 @@ class UsageStore:
         user may write it (then a store written by an older genai-cost is upgraded).
         """
         where = str(path)
+        if is_postgres(where):
+            from genai_cost.store import postgres
+
+            return cls(*postgres.open_store(where, readonly=readonly))
         if readonly:
             create = False
         if where != MEMORY:
@@ -322,14 +348,17 @@ class UsageStore:
         """Write ``rows`` in one transaction: all of them or none."""
         if not rows:
             return
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            try:
-                conn.executemany(_INSERT, [_row_values(row) for row in rows])
-            except UnicodeEncodeError:
-                # One bad string must not cost the batch: repair (rarely needed, so not done up front).
-                conn.executemany(_INSERT, [_row_values(with_valid_text(row)) for row in rows])
+            self._insert([_row_values(row) for row in rows])
+        except self._bad_text:
+            # One bad string must not cost the batch: repair (rarely needed, so not done up front).
+            self._insert([_row_values(with_valid_text(row)) for row in rows])
+
+    def _insert(self, values: list[tuple[Any, ...]]) -> None:
+        conn = self._conn
+        conn.execute(self.dialect.begin_write)
+        try:
+            conn.cursor().executemany(self._insert_sql, values)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -339,12 +368,16 @@ class UsageStore:
 
     def count(self, time_range: TimeRange | None = None) -> int:
         where, params = _where(time_range)
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM usage WHERE {where}", params).fetchone()[0])
+        sql = self.dialect.sql(f"SELECT COUNT(*) FROM usage WHERE {where}")
+        return int(self._conn.execute(sql, params).fetchone()[0])
 
     def rows(self, time_range: TimeRange | None = None) -> list[UsageRow]:
         where, params = _where(time_range)
         cursor = self._conn.execute(
-            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE {where} ORDER BY start_time, id", params
+            self.dialect.sql(
+                f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE {where} ORDER BY start_time, id"
+            ),
+            params,
         )
         out = []
         calls = len(_CALL_COLUMNS)
@@ -377,15 +410,16 @@ class UsageStore:
         key = "NULL" if by == TOTAL else GROUP_BY[by]
         where, params = _where(time_range)
         rows: dict[Any, ReportRow] = {}
+        sql = self.dialect.sql
         cursor = self._conn.execute(
-            f"""
-            SELECT {key} AS key, COUNT(*) AS requests, SUM(error_type IS NOT NULL) AS errors,
-                   SUM(rate_limited) AS rate_limited, {_TOKEN_SUMS},
-                   SUM(cost) AS cost, COUNT(cost) AS priced, SUM(unpriced) AS unpriced,
-                   SUM(usage_missing) AS usage_missing, COUNT(DISTINCT session_id) AS sessions,
+            sql(f"""
+            SELECT {key} AS key, COUNT(*) AS requests, COUNT(error_type) AS errors,
+                   {_count("rate_limited")} AS rate_limited, {_TOKEN_SUMS},
+                   SUM(cost) AS cost, COUNT(cost) AS priced, {_count("unpriced")} AS unpriced,
+                   {_count("usage_missing")} AS usage_missing, COUNT(DISTINCT session_id) AS sessions,
                    SUM(CASE WHEN session_id IS NOT NULL THEN cost END) AS session_cost
             FROM usage WHERE {where} GROUP BY key
-            """,
+            """),
             params,
         )
         names = [column[0] for column in cursor.description]
@@ -397,7 +431,7 @@ class UsageStore:
             rows[None] = ReportRow.empty(TOTAL)
         # Nearest-rank percentile: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
         cursor = self._conn.execute(
-            f"""
+            sql(f"""
             WITH ranked AS (
                 SELECT {key} AS k, duration_s AS d,
                        ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY duration_s) AS rn,
@@ -408,7 +442,7 @@ class UsageStore:
                       MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN d END),
                       MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN d END)
             FROM ranked GROUP BY k
-            """,
+            """),
             params,
         )
         for k, p50, p95, p99 in cursor:
@@ -488,7 +522,7 @@ def _by_cost(row: ReportRow) -> tuple[float, int, str]:
 
 
 def _where(time_range: TimeRange | None) -> tuple[str, list[str]]:
-    clauses, params = ["1"], []
+    clauses, params = ["1 = 1"], []
     if time_range is not None and time_range.start is not None:
         clauses.append("start_time >= ?")
         params.append(format_time(time_range.start))

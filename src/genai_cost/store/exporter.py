@@ -23,9 +23,9 @@ from opentelemetry.trace import StatusCode
 from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
 from genai_cost.metrics import SCOPE_NAME
-from genai_cost.store.db import UsageRow, resolve_db_path
+from genai_cost.store.db import UsageRow, resolve_db
 from genai_cost.store.rows import call_row
-from genai_cost.store.targets import SqliteTarget
+from genai_cost.store.targets import target_for
 from genai_cost.store.writer import StoreWriter
 
 
@@ -57,16 +57,18 @@ def _ours(span: ReadableSpan) -> bool:
 class LocalStoreSpanExporter(SpanExporter):
     """Turns the store on for every call genai-cost instruments, and writes other GenAI spans.
 
-    ``path`` defaults to ``$OTEL_INSTRUMENTATION_GENAI_COST_DB``, else the user's data directory.
-    The store is opened on the first write, and reopened after a fork.
+    ``path`` (a SQLite file, or a ``postgresql://`` URL) defaults to
+    ``$OTEL_INSTRUMENTATION_GENAI_COST_DB``, else a file in the user's data directory. The store is
+    opened on the first write, and reopened after a fork.
     """
 
     def __init__(
         self, path: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
     ) -> None:
         settings = settings if settings is not None else Settings.from_env()
-        self.path = str(resolve_db_path(path))
-        self.writer = StoreWriter(SqliteTarget(self.path), limit=settings.store_buffer)
+        target = target_for(resolve_db(path if path is not None else settings.db_path))
+        self.path = target.where  # as it may be shown: a PostgreSQL URL without its password
+        self.writer = StoreWriter(target, limit=settings.store_buffer)
         self.writer.start()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

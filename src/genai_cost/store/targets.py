@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from genai_cost.store.db import UsageRow, UsageStore
+from genai_cost.store.dialect import display, is_postgres
 from genai_cost.store.errors import StoreError
 from genai_cost.store.writer import Target
 
@@ -23,6 +24,11 @@ _LOCK_RETRIES = 6  # with the busy timeout per attempt, far longer than any writ
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def target_for(where: str) -> Target:
+    """The target of a store: a PostgreSQL URL, else a SQLite file's path."""
+    return PostgresTarget(where) if is_postgres(where) else SqliteTarget(where)
 
 
 class SqliteTarget(Target):
@@ -60,4 +66,35 @@ class SqliteTarget(Target):
         store, self._store = self._store, None
         if store is not None and self._pid == os.getpid():
             with contextlib.suppress(sqlite3.Error):
+                store.close()
+
+
+class PostgresTarget(Target):
+    """A PostgreSQL store. A server that is down, restarting or too slow to connect raises an error
+    of ``UNAVAILABLE``: the writer keeps the rows and tries again. A batch whose commit succeeded but
+    whose answer was lost is sent again and ignored by the unique indexes."""
+
+    def __init__(self, url: str) -> None:
+        from genai_cost.store import postgres
+
+        self._url = url
+        self.where = display(url)
+        self.UNAVAILABLE = (*postgres.unavailable_errors(), OSError, StoreError)
+        self._store: UsageStore | None = None
+        self._pid: int | None = None
+
+    def insert(self, rows: Sequence[UsageRow]) -> None:
+        pid = os.getpid()
+        if self._store is None or self._pid != pid:
+            self._store, self._pid = UsageStore.open(self._url), pid
+        try:
+            self._store.insert(rows)
+        except BaseException:
+            self.close()  # a broken connection is not reused; the next attempt connects afresh
+            raise
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None and self._pid == os.getpid():
+            with contextlib.suppress(Exception):
                 store.close()

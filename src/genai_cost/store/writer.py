@@ -120,9 +120,12 @@ class StoreWriter:
                 except Exception:
                     log_internal_error("the store writer")
 
-    def write_pending(self) -> bool:
-        """Write every call buffered so far, on this thread; False if the store is unavailable."""
-        with self._write_lock:
+    def write_pending(self, wait_s: float = -1) -> bool:
+        """Write every call buffered so far, on this thread; False if the store is unavailable (or
+        another write holds the store for longer than ``wait_s``: a server that stopped answering)."""
+        if not self._write_lock.acquire(timeout=wait_s):
+            return False
+        try:
             self._read_incoming()
             if self._refused:  # nothing will be written: forget, count
                 self.dropped += len(self._rows)
@@ -134,6 +137,8 @@ class StoreWriter:
                 del self._rows[: len(batch)]
                 self.written += len(batch)
             return True
+        finally:
+            self._write_lock.release()
 
     def _read_incoming(self) -> None:
         if self._service_name is False:
@@ -217,7 +222,7 @@ class StoreWriter:
         """Write everything buffered so far; retry a store that is down until ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while True:
-            if self.write_pending():
+            if self.write_pending(max(0.0, deadline - time.monotonic())):
                 return True
             pause = min(self._retry_at, deadline) - time.monotonic()
             if time.monotonic() >= deadline:
@@ -245,8 +250,11 @@ class StoreWriter:
                     lost,
                 )
         finally:
-            with self._write_lock:
-                self.target.close()
+            if self._write_lock.acquire(timeout=timeout_s):
+                try:
+                    self.target.close()
+                finally:
+                    self._write_lock.release()
         if self.dropped:
             logger.warning(
                 "genai-cost: %d calls were not written to the usage store at %s (buffer full or store "
