@@ -53,6 +53,25 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 fi
 echo "install-deps: $(prometheus --version 2>&1 | head -n1)" >&2
 
+# --- postgresql ------------------------------------------------------------------------------------------
+# For the PostgreSQL store tests, which run their own server (initdb in a temporary directory, on a free
+# 127.0.0.1 port). The packaged cluster service is kept from starting, as Prometheus's is.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  added_pg_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    added_pg_policy=1
+  fi
+  apt_install postgresql
+  [[ -n "$added_pg_policy" ]] && $sudo rm -f /usr/sbin/policy-rc.d
+  if command -v systemctl >/dev/null && systemctl is-enabled --quiet postgresql 2>/dev/null; then
+    $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
+  fi
+fi
+echo "install-deps: $(ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1) $(
+  "$(ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)" --version)" >&2
+
 # --- go --------------------------------------------------------------------------------------------------
 go_version() { # "1.26.8" for a go binary, empty if it does not run
   GOTOOLCHAIN=local "$1" env GOVERSION 2>/dev/null | sed -n 's/^go\([0-9][0-9.]*\).*/\1/p'

@@ -28,6 +28,7 @@ class CallRecord:
     span_id: int
     sampled: bool  # the span was recorded and exported: trace_id leads to it
     error: bool  # the span's status is ERROR
+    service_name: str | None = None  # of the tracer provider's resource, when the core knows it
 
 
 class CallSink(Protocol):

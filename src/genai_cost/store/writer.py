@@ -155,7 +155,7 @@ class StoreWriter:
                     trace_id=record.trace_id if record.sampled else None,
                     span_id=record.span_id,
                     error=record.error,
-                    service_name=service,
+                    service_name=record.service_name or service,
                 )
             except Exception:  # one odd call must not cost the others
                 log_internal_error("the store writer, reading a call")
