@@ -141,6 +141,14 @@ def test_text_postgresql_cannot_hold_is_repaired(url: str) -> None:
         assert sorted(r.user_id or "" for r in store.rows()) == ["caf\ufffd", "nul\ufffduser"]
 
 
+def test_prune_on_postgresql(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_prune import calls_by_age, prune_and_report
+
+    record(url, calls_by_age([1, 89, 91, 400]))
+    out, users = prune_and_report(url, capsys)  # the default: 90 days
+    assert "deleted 2 calls" in out and PASSWORD not in out and users == ["age1", "age89"]
+
+
 # --- a fleet of writers through a restart ------------------------------------------------------------
 
 _WRITER = textwrap.dedent(

@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from genai_cost import config
@@ -16,7 +17,7 @@ from genai_cost.store import render
 from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db
 from genai_cost.store.errors import StoreError
 from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
-from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, resolve
+from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, parse_since, resolve
 from genai_cost.version import __version__
 
 EXIT_OK = 0
@@ -75,9 +76,9 @@ def add_report(sub: SubParsers) -> None:
     parser.add_argument(
         "-d",
         "--database",
-        metavar="PATH",
-        help=f"store file (default: ${config.DB_PATH}, else $XDG_DATA_HOME/genai-cost/usage.db "
-        "or ~/.local/share/genai-cost/usage.db)",
+        metavar="PATH_OR_URL",
+        help=f"store file or postgresql:// URL (default: ${config.DB_PATH}, else "
+        "$XDG_DATA_HOME/genai-cost/usage.db or ~/.local/share/genai-cost/usage.db)",
     )
     parser.set_defaults(func=run_report)
 
@@ -96,6 +97,56 @@ def run_report(args: argparse.Namespace) -> int:
             row for by in sections for row in store.report(by, time_range, top=sections_top(by, args.top))
         ]
     sys.stdout.write(render.to_json(rows) + "\n" if args.format == "json" else render.to_csv(rows))
+    return EXIT_OK
+
+
+# --- prune -----------------------------------------------------------------------------------------
+
+DEFAULT_RETENTION = "90d"
+
+
+def add_prune(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "prune",
+        help="delete old calls from the store",
+        description=(
+            "Delete the calls that started longer ago than --older-than (default "
+            f"{DEFAULT_RETENTION}). The store keeps every call until you prune it; run this from cron "
+            "(or a scheduled job) to keep a fixed window. Safe while apps write to the store."
+        ),
+    )
+    parser.add_argument(
+        "--older-than",
+        metavar="AGE",
+        default=DEFAULT_RETENTION,
+        help=f"a duration like 90d, 12w or 36h (default {DEFAULT_RETENTION})",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="PATH_OR_URL",
+        help=f"store file or postgresql:// URL (default: ${config.DB_PATH}, else the report's default file)",
+    )
+    parser.set_defaults(func=run_prune)
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    if args.older_than.strip().lower() in ("today", "month"):
+        raise UsageError(f"--older-than {args.older_than!r}: expected a duration like 90d")
+    now = datetime.now(UTC)
+    try:
+        before = parse_since(args.older_than, now)
+    except TimeRangeError as exc:
+        raise UsageError(str(exc).replace("--since", "--older-than")) from None
+    with UsageStore.open(resolve_db(args.database), create=False) as store:
+        count = store.prune(before, dry_run=args.dry_run)
+        where = store.path
+    verb = "would delete" if args.dry_run else "deleted"
+    cutoff = before.strftime("%Y-%m-%d %H:%M")
+    sys.stdout.write(
+        f"genai-cost prune: {verb} {render.plural(count, 'call')} that started before {cutoff} UTC from {where}\n"
+    )
     return EXIT_OK
 
 
@@ -130,7 +181,7 @@ def _demo(args: argparse.Namespace) -> int:
 # --- dispatch ----------------------------------------------------------------------------------------
 
 Register = Callable[["SubParsers"], None]
-COMMANDS: list[Register] = [add_report, add_demo]
+COMMANDS: list[Register] = [add_report, add_prune, add_demo]
 
 
 class _Parser(argparse.ArgumentParser):

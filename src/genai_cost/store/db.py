@@ -147,6 +147,12 @@ _INSERT = (
     f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)}) ON CONFLICT DO NOTHING"
 )
 
+PRUNE_BATCH = 20_000
+_OLDER = "SELECT COUNT(*) FROM usage WHERE start_time < ?"
+_PRUNE_BATCH = (
+    "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE start_time < ? ORDER BY start_time LIMIT ?)"
+)
+
 # --by choices -> the SQL expression that names the group.
 GROUP_BY: dict[str, str] = {
     "feature": "feature",
@@ -363,6 +369,27 @@ class UsageStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Delete the calls that started before ``before``; return how many (or would be, ``dry_run``).
+
+        In batches of short transactions, so writers running at the same time wait little."""
+        cutoff = format_time(before)
+        if dry_run:
+            return int(self._conn.execute(self.dialect.sql(_OLDER), (cutoff,)).fetchone()[0])
+        sql = self.dialect.sql(_PRUNE_BATCH)
+        deleted = 0
+        while True:
+            self._conn.execute(self.dialect.begin_write)
+            try:
+                count = self._conn.execute(sql, (cutoff, PRUNE_BATCH)).rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            deleted += count
+            if count < PRUNE_BATCH:
+                return deleted
 
     # --- reading -----------------------------------------------------------------------------------
 
