@@ -53,7 +53,7 @@ def test_prune_in_batches(tmp_path: Path) -> None:
     rows.append(UsageRow(format_time(datetime.now(UTC)), 0.5, None, "f" * 16, "chat"))
     with UsageStore.open(tmp_path / "usage.db") as store:
         store.insert(rows)
-        assert store.prune(datetime.now(UTC) - timedelta(days=90)) == PRUNE_BATCH + 5
+        assert store.prune(datetime.now(UTC) - timedelta(days=90))[0] == PRUNE_BATCH + 5
         assert store.count() == 1
 
 

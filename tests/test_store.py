@@ -51,7 +51,13 @@ EXPECTED_COLUMNS = [
     ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
 ]  # fmt: skip
-ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts", "m004_unsampled_calls"]
+ALL_MIGRATIONS = [
+    "m001_usage",
+    "m002_input_audio_tokens",
+    "m003_token_parts",
+    "m004_unsampled_calls",
+    "m004_daily_rollup",
+]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
 

@@ -110,7 +110,7 @@ def add_prune(sub: SubParsers) -> None:
         "prune",
         help="delete old calls from the store",
         description=(
-            "Delete the calls that started longer ago than --older-than (default "
+            "Delete the calls of the whole UTC days that ended longer ago than --older-than (default "
             f"{DEFAULT_RETENTION}). The store keeps every call until you prune it; run this from cron "
             "(or a scheduled job) to keep a fixed window. Safe while apps write to the store."
         ),
@@ -140,10 +140,10 @@ def run_prune(args: argparse.Namespace) -> int:
     except TimeRangeError as exc:
         raise UsageError(str(exc).replace("--since", "--older-than")) from None
     with UsageStore.open(resolve_db(args.database), create=False) as store:
-        count = store.prune(before, dry_run=args.dry_run)
+        count, cutoff_day = store.prune(before, dry_run=args.dry_run)
         where = store.path
     verb = "would delete" if args.dry_run else "deleted"
-    cutoff = before.strftime("%Y-%m-%d %H:%M")
+    cutoff = cutoff_day.strftime("%Y-%m-%d %H:%M")
     sys.stdout.write(
         f"genai-cost prune: {verb} {render.plural(count, 'call')} that started before {cutoff} UTC from {where}\n"
     )

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from genai_cost import config
 from genai_cost import semconv as sc
+from genai_cost.store import rollup
 from genai_cost.store.dialect import SQLITE, Dialect, is_postgres
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
@@ -148,7 +149,6 @@ _INSERT = (
 )
 
 PRUNE_BATCH = 20_000
-_OLDER = "SELECT COUNT(*) FROM usage WHERE start_time < ?"
 _PRUNE_BATCH = (
     "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE start_time < ? ORDER BY start_time LIMIT ?)"
 )
@@ -164,17 +164,6 @@ GROUP_BY: dict[str, str] = {
     "day": "substr(start_time, 1, 10)",
 }
 TOTAL = "total"
-
-# Each token kind summed, under its Usage name. count_tokens calls count as requests, but what they
-# counted (a pre-estimate, not billed) is not summed.
-_TOKEN_SUMS = ", ".join(
-    f"SUM(CASE WHEN operation <> '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
-    for kind in TOKEN_KINDS
-)
-
-
-def _count(flag: str) -> str:
-    return f"SUM(CASE WHEN {flag} THEN 1 ELSE 0 END)"  # a flag is 0/1 in SQLite, boolean in PostgreSQL
 
 
 @dataclass(slots=True)
@@ -200,6 +189,7 @@ class ReportRow:
     p50_s: float | None = None
     p95_s: float | None = None
     p99_s: float | None = None
+    latency_exact: bool = True  # False: estimated from histograms (see rollup.percentile)
 
     def __getattr__(self, name: str) -> Any:
         if name in _TOKEN_NAMES:
@@ -246,6 +236,7 @@ class ReportRow:
             "latency_p50_s": self.p50_s,
             "latency_p95_s": self.p95_s,
             "latency_p99_s": self.p99_s,
+            "latency_approximate": not self.latency_exact,
         }
 
 
@@ -270,6 +261,7 @@ class UsageStore:
         self.dialect = dialect
         self._bad_text = bad_text  # what the driver raises for text the store cannot hold
         self._insert_sql = dialect.sql(_INSERT)
+        self._rollup_sql = dialect.sql(rollup.UPSERT)
 
     # --- opening -----------------------------------------------------------------------------------
 
@@ -355,41 +347,69 @@ class UsageStore:
         if not rows:
             return
         try:
-            self._insert([_row_values(row) for row in rows])
+            self._insert(rows, [_row_values(row) for row in rows])
         except self._bad_text:
             # One bad string must not cost the batch: repair (rarely needed, so not done up front).
-            self._insert([_row_values(with_valid_text(row)) for row in rows])
+            rows = [with_valid_text(row) for row in rows]
+            self._insert(rows, [_row_values(row) for row in rows])
 
-    def _insert(self, values: list[tuple[Any, ...]]) -> None:
+    def _insert(self, rows: Sequence[UsageRow], values: list[tuple[Any, ...]]) -> None:
         conn = self._conn
         conn.execute(self.dialect.begin_write)
         try:
-            conn.cursor().executemany(self._insert_sql, values)
+            cursor = conn.cursor()
+            cursor.executemany(self._insert_sql, values)
+            if cursor.rowcount != len(values):
+                # Some calls were stored already (a batch sent again): count only the new ones.
+                rows = self._insert_one_by_one(rows, values)
+            cursor.executemany(self._rollup_sql, rollup.totals(rows))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
-    def prune(self, before: datetime, *, dry_run: bool = False) -> int:
-        """Delete the calls that started before ``before``; return how many (or would be, ``dry_run``).
+    def _insert_one_by_one(self, rows: Sequence[UsageRow], values: list[tuple[Any, ...]]) -> list[UsageRow]:
+        """Inside the batch's transaction, after its insert: which rows are new. The batch's insert is
+        rolled back and each row inserted again, alone, to learn whether it was stored (rare)."""
+        conn = self._conn
+        conn.execute("ROLLBACK")
+        conn.execute(self.dialect.begin_write)
+        stored = []
+        cursor = conn.cursor()
+        for row, value in zip(rows, values, strict=True):
+            cursor.execute(self._insert_sql, value)
+            if cursor.rowcount == 1:
+                stored.append(row)
+        return stored
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> tuple[int, datetime]:
+        """Delete the calls of the whole UTC days before ``before``'s day (the daily totals go by
+        days); return how many (or would be, ``dry_run``) and the cut-off.
 
         In batches of short transactions, so writers running at the same time wait little."""
-        cutoff = format_time(before)
+        cutoff = _floor_day(before)
         if dry_run:
-            return int(self._conn.execute(self.dialect.sql(_OLDER), (cutoff,)).fetchone()[0])
+            older = self.dialect.sql("SELECT COUNT(*) FROM usage WHERE start_time < ?")
+            return int(self._conn.execute(older, (format_time(cutoff),)).fetchone()[0]), cutoff
         sql = self.dialect.sql(_PRUNE_BATCH)
         deleted = 0
         while True:
-            self._conn.execute(self.dialect.begin_write)
-            try:
-                count = self._conn.execute(sql, (cutoff, PRUNE_BATCH)).rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            count = self._in_transaction(sql, (format_time(cutoff), PRUNE_BATCH))
             deleted += count
             if count < PRUNE_BATCH:
-                return deleted
+                break
+        self._in_transaction(self.dialect.sql(f"DELETE FROM {rollup.TABLE} WHERE day < ?"), (_day(cutoff),))
+        return deleted, cutoff
+
+    def _in_transaction(self, sql: str, params: Sequence[Any]) -> int:
+        self._conn.execute(self.dialect.begin_write)
+        try:
+            count = int(self._conn.execute(sql, params).rowcount)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return count
 
     # --- reading -----------------------------------------------------------------------------------
 
@@ -429,36 +449,77 @@ class UsageStore:
 
         count_tokens calls count as requests, but their input (a pre-estimate, not billed) is not summed.
 
-        Groups come most expensive first (days in date order unless ``top`` is given).
-        Latency percentiles are exact, by nearest rank over every call in the group.
+        Groups come most expensive first (days in date order unless ``top`` is given). Whole days are
+        read from the daily totals (``rollup``), the partial days at the range's edges from the calls.
+        Latency percentiles are exact (nearest rank over every call in the group) when the range holds
+        at most ``EXACT_PERCENTILES_UP_TO`` calls, else estimated from the daily histograms
+        (``latency_exact`` is False).
         """
         if by != TOTAL and by not in GROUP_BY:
             raise ValueError(f"unknown grouping {by!r}")
-        key = "NULL" if by == TOTAL else GROUP_BY[by]
-        where, params = _where(time_range)
-        rows: dict[Any, ReportRow] = {}
-        sql = self.dialect.sql
+        key = "''" if by == TOTAL else _ROLLUP_KEY[by]
+        parts, params = _parts(time_range)
+        tokens = ", ".join(
+            f"SUM(CASE WHEN operation <> '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
+            for kind in TOKEN_KINDS
+        )
         cursor = self._conn.execute(
-            sql(f"""
-            SELECT {key} AS key, COUNT(*) AS requests, COUNT(error_type) AS errors,
-                   {_count("rate_limited")} AS rate_limited, {_TOKEN_SUMS},
-                   SUM(cost) AS cost, COUNT(cost) AS priced, {_count("unpriced")} AS unpriced,
-                   {_count("usage_missing")} AS usage_missing, COUNT(DISTINCT session_id) AS sessions,
-                   SUM(CASE WHEN session_id IS NOT NULL THEN cost END) AS session_cost
-            FROM usage WHERE {where} GROUP BY key
+            self.dialect.sql(f"""
+            SELECT {key} AS key, SUM(requests) AS requests, SUM(errors) AS errors,
+                   SUM(rate_limited) AS rate_limited, {tokens},
+                   SUM(cost) AS cost, SUM(priced) AS priced, SUM(unpriced) AS unpriced,
+                   SUM(usage_missing) AS usage_missing,
+                   COUNT(DISTINCT CASE WHEN session_id <> '' THEN session_id END) AS sessions,
+                   SUM(CASE WHEN session_id <> '' THEN cost END) AS session_cost,
+                   MIN(duration_min) AS low, MAX(duration_max) AS high,
+                   {", ".join(f"SUM({b})" for b in rollup.BUCKETS)}
+            FROM ({parts}) AS parts GROUP BY key
             """),
             params,
         )
+        rows: dict[Any, ReportRow] = {}
+        histograms: dict[Any, tuple[list[int], float | None, float | None]] = {}
         names = [column[0] for column in cursor.description]
+        width = len(names) - len(rollup.BUCKETS)
         for values in cursor:
-            found = dict(zip(names, values, strict=True))
-            tokens = Usage(**{kind.name: found.pop(kind.name) for kind in TOKEN_KINDS})
-            rows[found["key"]] = ReportRow(by=by, tokens=tokens, **found)
+            found = dict(zip(names[:width], values[:width], strict=True))
+            group = None if by == TOTAL or found["key"] == "" else found["key"]
+            tokens_found = Usage(**{kind.name: _int(found.pop(kind.name)) for kind in TOKEN_KINDS})
+            histograms[group] = ([int(n) for n in values[width:]], found.pop("low"), found.pop("high"))
+            found.pop("key")
+            rows[group] = ReportRow(
+                by=by,
+                key=group,
+                tokens=tokens_found,
+                **{
+                    name: _int(value) if name not in ("cost", "session_cost") else value
+                    for name, value in found.items()
+                },
+            )
         if by == TOTAL and not rows:
             rows[None] = ReportRow.empty(TOTAL)
-        # Nearest-rank percentile: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
+        if sum(row.requests for row in rows.values()) <= EXACT_PERCENTILES_UP_TO:
+            self._exact_percentiles(by, time_range, rows)
+        else:
+            for group, (hist, low, high) in histograms.items():
+                row = rows[group]
+                row.p50_s, row.p95_s, row.p99_s = (
+                    rollup.percentile(hist, p, low, high) for p in (50, 95, 99)
+                )
+                row.latency_exact = False
+        result = sorted(rows.values(), key=_by_cost)
+        if top is not None:
+            result = result[:top]
+        elif by == "day":
+            result.sort(key=lambda r: r.key or "")
+        return result
+
+    def _exact_percentiles(self, by: str, time_range: TimeRange | None, rows: dict[Any, ReportRow]) -> None:
+        # Nearest rank: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
+        key = "NULL" if by == TOTAL else GROUP_BY[by]
+        where, params = _where(time_range)
         cursor = self._conn.execute(
-            sql(f"""
+            self.dialect.sql(f"""
             WITH ranked AS (
                 SELECT {key} AS k, duration_s AS d,
                        ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY duration_s) AS rn,
@@ -473,14 +534,9 @@ class UsageStore:
             params,
         )
         for k, p50, p95, p99 in cursor:
-            row = rows[k]
-            row.p50_s, row.p95_s, row.p99_s = p50, p95, p99
-        result = sorted(rows.values(), key=_by_cost)
-        if top is not None:
-            result = result[:top]
-        elif by == "day":
-            result.sort(key=lambda r: r.key or "")
-        return result
+            row = rows.get(None if k == "" else k)
+            if row is not None:  # a tag set to "" is counted with the untagged calls (see rollup)
+                row.p50_s, row.p95_s, row.p99_s = p50, p95, p99
 
 
 def _create_private(file: Path) -> None:
@@ -542,6 +598,74 @@ def _errors_named(where: str, conn: sqlite3.Connection) -> Iterator[None]:
     except BaseException:
         conn.close()
         raise
+
+
+def _int(value: Any) -> Any:
+    # PostgreSQL's SUM of integers is a numeric (a Decimal in Python).
+    return None if value is None else int(value)
+
+
+# --by choices -> the daily totals' column that names the group.
+_ROLLUP_KEY = {
+    "feature": "feature",
+    "model": "model",
+    "provider": "provider",
+    "user": "user_id",
+    "session": "session_id",
+    "operation": "operation",
+    "day": "day",
+}
+EXACT_PERCENTILES_UP_TO = 50_000  # calls in a range; beyond, percentiles come from the histograms
+
+
+def _day(moment: datetime) -> str:
+    return format_time(moment)[:10]
+
+
+def _parts(time_range: TimeRange | None) -> tuple[str, list[str]]:
+    """The calls of ``time_range`` as rollup rows: whole UTC days from the daily totals, the partial
+    days at the edges from the calls themselves."""
+    start = time_range.start if time_range is not None else None
+    end = time_range.end if time_range is not None else None
+    first_whole = None if start is None else _ceil_day(start)
+    end_whole = None if end is None else _floor_day(end)
+    parts: list[str] = []
+    params: list[str] = []
+    daily = ["1 = 1"]
+    if first_whole is not None:
+        daily.append("day >= ?")
+        params.append(_day(first_whole))
+    if end_whole is not None:
+        daily.append("day < ?")
+        params.append(_day(end_whole))
+    if first_whole is None or end_whole is None or first_whole < end_whole:
+        parts.append(f"SELECT {', '.join(rollup.COLUMNS)} FROM {rollup.TABLE} WHERE {' AND '.join(daily)}")
+    else:
+        params.clear()
+    edges: list[tuple[datetime, datetime]] = []
+    if start is not None and first_whole is not None and first_whole != start:  # the partial first day
+        edges.append((start, first_whole if end is None else min(first_whole, end)))
+    if end is not None and end_whole is not None and end_whole != end:  # the partial last day
+        edge_start = end_whole if start is None else max(end_whole, start)
+        if not edges or edges[0][1] <= edge_start:
+            edges.append((edge_start, end))
+    for edge_start, edge_end in edges:
+        if edge_start < edge_end:
+            parts.append(rollup.from_calls_sql("start_time >= ? AND start_time < ?"))
+            params += [format_time(edge_start), format_time(edge_end)]
+    if not parts:
+        parts.append(f"SELECT {', '.join(rollup.COLUMNS)} FROM {rollup.TABLE} WHERE 1 = 0")
+    return " UNION ALL ".join(parts), params
+
+
+def _floor_day(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _ceil_day(moment: datetime) -> datetime:
+    floor = _floor_day(moment)
+    return floor if floor == moment else floor + timedelta(days=1)
 
 
 def _by_cost(row: ReportRow) -> tuple[float, int, str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from genai_cost.store import rollup
 from genai_cost.store.dialect import SQLITE, Dialect
 from genai_cost.store.errors import ForeignStoreError, NewerStoreError
 
@@ -102,6 +103,15 @@ def m004_unsampled_calls(db: Any, d: Dialect) -> None:
         db.execute("ALTER TABLE usage ALTER COLUMN trace_id DROP NOT NULL")
     # A retried batch must not store an unsampled call twice either (its span id is random, 64 bits).
     db.execute("CREATE UNIQUE INDEX usage_unsampled_span ON usage (span_id) WHERE trace_id IS NULL")
+
+
+@migration
+def m004_daily_rollup(db: Any, d: Dialect) -> None:
+    # Daily totals per feature, user, session, provider, model and operation, kept on write, so
+    # reports over millions of calls read thousands of rows (store/rollup.py); calls already stored
+    # are added up now.
+    rollup.create(db, d)
+    rollup.backfill(db)
 
 
 def _sqlite_drop_not_null(db: Any, column: str, nullable: str) -> None:

@@ -72,6 +72,7 @@ class StoreWriter:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._failures = 0
+        # For calls whose tracer has no resource (made before the app set its tracer provider).
         self._service_name: str | bool | None = False  # False: not looked up yet
         _live.add(self)
 
@@ -100,6 +101,13 @@ class StoreWriter:
         self.dropped += count
 
     def _start(self) -> None:
+        if self._service_name is False:
+            # Now, on the app's thread at its first call: the app's tracer provider is set by then.
+            try:
+                self._service_name = _otel_compat.service_name()
+            except Exception:
+                log_internal_error("reading the service name")
+                self._service_name = None
         with _start_lock:
             if self._thread is None and not self._closed:
                 thread = threading.Thread(target=self._run, name="genai-cost-store-writer", daemon=True)
@@ -141,8 +149,6 @@ class StoreWriter:
             self._write_lock.release()
 
     def _read_incoming(self) -> None:
-        if self._service_name is False:
-            self._service_name = _otel_compat.service_name()
         service = self._service_name if isinstance(self._service_name, str) else None
         incoming, rows = self._incoming, self._rows
         while incoming:
