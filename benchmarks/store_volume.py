@@ -110,7 +110,7 @@ def writer_throughput(where: str, count: int, now: datetime) -> float:
             sc.GEN_AI_RESPONSE_ID: f"chatcmpl-{i}",
             sc.SERVER_ADDRESS: "api.openai.com",
             sc.FEATURE_NAME: "writer-bench",
-            sc.USER_ID: f"user-{i % 100}",
+            sc.USER_ID: f"user-{(i // 20) % 100}",
             sc.SESSION_ID: f"wsession-{i // 20}",
             sc.GEN_AI_USAGE_INPUT_TOKENS: 1200,
             sc.GEN_AI_USAGE_OUTPUT_TOKENS: 150,

@@ -97,6 +97,10 @@ RANGES = [
     TimeRange(None, BASE + timedelta(days=3, hours=5, minutes=3)),  # a partial last day
     TimeRange(BASE + timedelta(days=2, hours=1), BASE + timedelta(days=2, hours=20)),  # inside one day
     TimeRange(BASE + timedelta(days=1, hours=23), BASE + timedelta(days=2, hours=1)),  # two partial days
+    TimeRange(BASE + timedelta(days=2, minutes=10), BASE + timedelta(days=2, minutes=50)),  # in one hour
+    TimeRange(
+        BASE + timedelta(hours=5, minutes=59), BASE + timedelta(hours=6, minutes=1)
+    ),  # two partial hours
     TimeRange(BASE + timedelta(days=30), None),  # nothing
 ]
 
@@ -174,7 +178,8 @@ def test_bucket_bounds_are_the_same_in_sql_and_python(tmp_path: Path) -> None:
         )
         assert [b for (b,) in in_sql] == [rollup.bucket(d) for d in durations]
         # A migrated store's backfill gives the totals that inserts keep.
-        kept = conn.execute(f"SELECT * FROM {rollup.TABLE} ORDER BY feature").fetchall()
-        conn.execute(f"DELETE FROM {rollup.TABLE}")
-        rollup.backfill(conn)
-        assert conn.execute(f"SELECT * FROM {rollup.TABLE} ORDER BY feature").fetchall() == kept
+        for table in rollup.TABLES:
+            kept = conn.execute(f"SELECT * FROM {table.name} ORDER BY feature").fetchall()
+            conn.execute(f"DELETE FROM {table.name}")
+            table.backfill(conn)
+            assert conn.execute(f"SELECT * FROM {table.name} ORDER BY feature").fetchall() == kept

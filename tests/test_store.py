@@ -56,7 +56,7 @@ ALL_MIGRATIONS = [
     "m002_input_audio_tokens",
     "m003_token_parts",
     "m004_unsampled_calls",
-    "m004_daily_rollup",
+    "m004_hourly_rollups",
 ]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 

@@ -261,7 +261,7 @@ class UsageStore:
         self.dialect = dialect
         self._bad_text = bad_text  # what the driver raises for text the store cannot hold
         self._insert_sql = dialect.sql(_INSERT)
-        self._rollup_sql = dialect.sql(rollup.UPSERT)
+        self._rollup_sql = [(table, dialect.sql(table.upsert)) for table in rollup.TABLES]
 
     # --- opening -----------------------------------------------------------------------------------
 
@@ -362,7 +362,8 @@ class UsageStore:
             if cursor.rowcount != len(values):
                 # Some calls were stored already (a batch sent again): count only the new ones.
                 rows = self._insert_one_by_one(rows, values)
-            cursor.executemany(self._rollup_sql, rollup.totals(rows))
+            for table, upsert in self._rollup_sql:
+                cursor.executemany(upsert, table.totals(rows))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -383,8 +384,8 @@ class UsageStore:
         return stored
 
     def prune(self, before: datetime, *, dry_run: bool = False) -> tuple[int, datetime]:
-        """Delete the calls of the whole UTC days before ``before``'s day (the daily totals go by
-        days); return how many (or would be, ``dry_run``) and the cut-off.
+        """Delete the calls of the whole UTC days before ``before``'s day; return how many (or would
+        be, ``dry_run``) and the cut-off. Whole days, so the hourly totals drop whole hours too.
 
         In batches of short transactions, so writers running at the same time wait little."""
         cutoff = _floor_day(before)
@@ -398,7 +399,10 @@ class UsageStore:
             deleted += count
             if count < PRUNE_BATCH:
                 break
-        self._in_transaction(self.dialect.sql(f"DELETE FROM {rollup.TABLE} WHERE day < ?"), (_day(cutoff),))
+        for table in rollup.TABLES:
+            self._in_transaction(
+                self.dialect.sql(f"DELETE FROM {table.name} WHERE hour < ?"), (_hour(cutoff),)
+            )
         return deleted, cutoff
 
     def _in_transaction(self, sql: str, params: Sequence[Any]) -> int:
@@ -450,7 +454,7 @@ class UsageStore:
         count_tokens calls count as requests, but their input (a pre-estimate, not billed) is not summed.
 
         Groups come most expensive first (days in date order unless ``top`` is given). Whole days are
-        read from the daily totals (``rollup``), the partial days at the range's edges from the calls.
+        read from the hourly totals (``rollup``), the partial hours at the range's edges from the calls.
         Latency percentiles are exact (nearest rank over every call in the group) when the range holds
         at most ``EXACT_PERCENTILES_UP_TO`` calls, else estimated from the daily histograms
         (``latency_exact`` is False).
@@ -458,20 +462,23 @@ class UsageStore:
         if by != TOTAL and by not in GROUP_BY:
             raise ValueError(f"unknown grouping {by!r}")
         key = "''" if by == TOTAL else _ROLLUP_KEY[by]
-        parts, params = _parts(time_range)
+        # Reports by user or session need the per-call-group table; every other one the small one.
+        table = rollup.CALLS if by in ("user", "session") else rollup.TOTALS
+        parts, params = _parts(time_range, table)
         tokens = ", ".join(
             f"SUM(CASE WHEN operation <> '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
             for kind in TOKEN_KINDS
+        )
+        sessions = (
+            "COUNT(DISTINCT CASE WHEN session_id <> '' THEN session_id END)" if table is rollup.CALLS else "0"
         )
         cursor = self._conn.execute(
             self.dialect.sql(f"""
             SELECT {key} AS key, SUM(requests) AS requests, SUM(errors) AS errors,
                    SUM(rate_limited) AS rate_limited, {tokens},
                    SUM(cost) AS cost, SUM(priced) AS priced, SUM(unpriced) AS unpriced,
-                   SUM(usage_missing) AS usage_missing,
-                   COUNT(DISTINCT CASE WHEN session_id <> '' THEN session_id END) AS sessions,
-                   SUM(CASE WHEN session_id <> '' THEN cost END) AS session_cost,
-                   MIN(duration_min) AS low, MAX(duration_max) AS high,
+                   SUM(usage_missing) AS usage_missing, {sessions} AS sessions,
+                   SUM(session_cost) AS session_cost, MIN(duration_min) AS low, MAX(duration_max) AS high,
                    {", ".join(f"SUM({b})" for b in rollup.BUCKETS)}
             FROM ({parts}) AS parts GROUP BY key
             """),
@@ -498,6 +505,8 @@ class UsageStore:
             )
         if by == TOTAL and not rows:
             rows[None] = ReportRow.empty(TOTAL)
+        if table is not rollup.CALLS and rows:
+            self._count_sessions(key, time_range, rows)
         if sum(row.requests for row in rows.values()) <= EXACT_PERCENTILES_UP_TO:
             self._exact_percentiles(by, time_range, rows)
         else:
@@ -513,6 +522,20 @@ class UsageStore:
         elif by == "day":
             result.sort(key=lambda r: r.key or "")
         return result
+
+    def _count_sessions(self, key: str, time_range: TimeRange | None, rows: dict[Any, ReportRow]) -> None:
+        """Distinct sessions per group: not a sum, so read from the per-session totals (two columns)."""
+        parts, params = _parts(time_range, rollup.CALLS, columns=f"{key} AS key, session_id")
+        cursor = self._conn.execute(
+            self.dialect.sql(
+                f"SELECT key, COUNT(DISTINCT session_id) FROM ({parts}) AS parts WHERE session_id <> '' GROUP BY key"
+            ),
+            params,
+        )
+        for group, count in cursor:
+            row = rows.get(None if group == "" or key == "''" else group)
+            if row is not None:
+                row.sessions = int(count)
 
     def _exact_percentiles(self, by: str, time_range: TimeRange | None, rows: dict[Any, ReportRow]) -> None:
         # Nearest rank: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
@@ -613,59 +636,67 @@ _ROLLUP_KEY = {
     "user": "user_id",
     "session": "session_id",
     "operation": "operation",
-    "day": "day",
+    "day": "substr(hour, 1, 10)",
 }
 EXACT_PERCENTILES_UP_TO = 50_000  # calls in a range; beyond, percentiles come from the histograms
 
 
-def _day(moment: datetime) -> str:
-    return format_time(moment)[:10]
+def _hour(moment: datetime) -> str:
+    return format_time(moment)[:13]
 
 
-def _parts(time_range: TimeRange | None) -> tuple[str, list[str]]:
-    """The calls of ``time_range`` as rollup rows: whole UTC days from the daily totals, the partial
-    days at the edges from the calls themselves."""
+def _parts(
+    time_range: TimeRange | None, table: rollup.Table, columns: str | None = None
+) -> tuple[str, list[str]]:
+    """The calls of ``time_range`` as rows of ``table``: whole UTC hours from the table, the partial
+    hours at the edges from the calls themselves. ``columns``: the columns to select (default all)."""
     start = time_range.start if time_range is not None else None
     end = time_range.end if time_range is not None else None
-    first_whole = None if start is None else _ceil_day(start)
-    end_whole = None if end is None else _floor_day(end)
+    first_whole = None if start is None else _ceil_hour(start)
+    end_whole = None if end is None else _floor_hour(end)
+    select = columns or ", ".join(table.columns)
     parts: list[str] = []
     params: list[str] = []
-    daily = ["1 = 1"]
+    whole = ["1 = 1"]
     if first_whole is not None:
-        daily.append("day >= ?")
-        params.append(_day(first_whole))
+        whole.append("hour >= ?")
+        params.append(_hour(first_whole))
     if end_whole is not None:
-        daily.append("day < ?")
-        params.append(_day(end_whole))
+        whole.append("hour < ?")
+        params.append(_hour(end_whole))
     if first_whole is None or end_whole is None or first_whole < end_whole:
-        parts.append(f"SELECT {', '.join(rollup.COLUMNS)} FROM {rollup.TABLE} WHERE {' AND '.join(daily)}")
+        parts.append(f"SELECT {select} FROM {table.name} WHERE {' AND '.join(whole)}")
     else:
         params.clear()
     edges: list[tuple[datetime, datetime]] = []
-    if start is not None and first_whole is not None and first_whole != start:  # the partial first day
+    if start is not None and first_whole is not None and first_whole != start:  # the partial first hour
         edges.append((start, first_whole if end is None else min(first_whole, end)))
-    if end is not None and end_whole is not None and end_whole != end:  # the partial last day
+    if end is not None and end_whole is not None and end_whole != end:  # the partial last hour
         edge_start = end_whole if start is None else max(end_whole, start)
         if not edges or edges[0][1] <= edge_start:
             edges.append((edge_start, end))
     for edge_start, edge_end in edges:
         if edge_start < edge_end:
-            parts.append(rollup.from_calls_sql("start_time >= ? AND start_time < ?"))
+            calls = table.from_calls_sql("start_time >= ? AND start_time < ?")
+            parts.append(calls if columns is None else f"SELECT {select} FROM ({calls}) AS edge")
             params += [format_time(edge_start), format_time(edge_end)]
     if not parts:
-        parts.append(f"SELECT {', '.join(rollup.COLUMNS)} FROM {rollup.TABLE} WHERE 1 = 0")
+        parts.append(f"SELECT {select} FROM {table.name} WHERE 1 = 0")
     return " UNION ALL ".join(parts), params
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
 
 
 def _floor_day(moment: datetime) -> datetime:
     moment = moment.astimezone(UTC)
     return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-
-
-def _ceil_day(moment: datetime) -> datetime:
-    floor = _floor_day(moment)
-    return floor if floor == moment else floor + timedelta(days=1)
 
 
 def _by_cost(row: ReportRow) -> tuple[float, int, str]:

@@ -106,12 +106,12 @@ def m004_unsampled_calls(db: Any, d: Dialect) -> None:
 
 
 @migration
-def m004_daily_rollup(db: Any, d: Dialect) -> None:
-    # Daily totals per feature, user, session, provider, model and operation, kept on write, so
-    # reports over millions of calls read thousands of rows (store/rollup.py); calls already stored
-    # are added up now.
-    rollup.create(db, d)
-    rollup.backfill(db)
+def m004_hourly_rollups(db: Any, d: Dialect) -> None:
+    # Hourly totals kept on write, so reports over millions of calls read far fewer rows
+    # (store/rollup.py); calls already stored are added up now.
+    for table in rollup.TABLES:
+        table.create(db, d)
+        table.backfill(db)
 
 
 def _sqlite_drop_not_null(db: Any, column: str, nullable: str) -> None:

@@ -181,7 +181,7 @@ def tables(sections: Sequence[Section], *, wide: bool = False, width: int | None
         for i in range(len(sections))
         for cell in cells[c.header][i]
     ):
-        legend.append(f"{APPROXIMATE} = estimated from daily latency histograms (within about 22%)")
+        legend.append(f"{APPROXIMATE} = estimated from hourly latency histograms (within about 22%)")
     return Tables(text, tuple(c.header for c in COLUMNS if c.header not in shown), "; ".join(legend) or None)
 
 

@@ -1,10 +1,12 @@
-"""Daily totals kept beside the calls, so a report over millions of calls reads thousands of rows.
+"""Hourly totals kept beside the calls, so a report over millions of calls reads far fewer rows.
 
-``usage_daily`` holds one row per UTC day and group of calls that a report can ask for (feature,
-user, session, provider, model, operation), with every sum a report needs and a latency histogram.
-``UsageStore.insert`` adds a batch's totals in the transaction that stores its calls, counting only
-calls actually stored (a batch sent again is not counted twice). A report over a time range reads
-the whole days from here and the calls of the partial days at its edges from ``usage``.
+Two tables hold one row per UTC hour and group of calls, with every sum a report needs and a latency
+histogram: ``usage_hourly`` per feature, user, session, provider, model and operation (for reports
+by user or session), ``usage_hourly_totals`` per feature, provider, model and operation only (a few
+rows an hour, for every other report). ``UsageStore.insert`` adds a batch's totals in the
+transaction that stores its calls, counting only calls actually stored (a batch sent again is not
+counted twice). A report over a time range reads the whole hours from here and the calls of the
+partial hours at its edges from ``usage``.
 
 Text keys are '' where the call had no value (a unique key cannot hold NULLs in SQLite); a report
 turns them back into "none", so a tag set to the empty string is reported as no tag.
@@ -21,17 +23,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from genai_cost import semconv as sc
 from genai_cost.store.dialect import Dialect
 from genai_cost.usage import TOKEN_KINDS
 
-TABLE = "usage_daily"
 FIRST_BOUND_S = 0.01
 RATIO = 1.5
 BOUNDS: tuple[float, ...] = tuple(FIRST_BOUND_S * RATIO**i for i in range(28))  # 10 ms .. ~9.5 min
 BUCKETS = tuple(f"lat{i:02d}" for i in range(len(BOUNDS) + 1))  # bucket i: BOUNDS[i-1] <= d < BOUNDS[i]
 
-KEYS = ("feature", "user_id", "session_id", "provider", "model", "operation")
 # Where each key comes from in a row of ``usage``.
 KEY_SOURCES = {
     "feature": "feature",
@@ -42,25 +41,111 @@ KEY_SOURCES = {
     "operation": "operation",
 }
 COUNTS = ("requests", "errors", "rate_limited", "priced", "unpriced", "usage_missing", "timed")
-SUMS = ("cost", *(kind.column for kind in TOKEN_KINDS))  # NULL when no call reported one
+SUMS = ("cost", "session_cost", *(kind.column for kind in TOKEN_KINDS))  # NULL when no call had one
+_SUM_SOURCES = {"cost": "cost", "session_cost": "CASE WHEN session_id IS NOT NULL THEN cost END"}
 
 
-def create(db: Any, d: Dialect) -> None:
-    db.execute(
-        f"""
-        CREATE TABLE {TABLE} (
-            day TEXT NOT NULL,
-            {", ".join(f"{key} TEXT NOT NULL" for key in KEYS)},
-            {", ".join(f"{name} INTEGER NOT NULL" for name in COUNTS)},
-            cost {d.real},
-            {", ".join(f"{kind.column} INTEGER" for kind in TOKEN_KINDS)},
-            duration_min {d.real},
-            duration_max {d.real},
-            {", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in BUCKETS)},
-            PRIMARY KEY (day, {", ".join(KEYS)})
+class Table:
+    """One rollup table: its name and the keys of its groups (besides the hour)."""
+
+    def __init__(self, name: str, keys: tuple[str, ...]) -> None:
+        self.name = name
+        self.keys = keys
+        self.columns = ("hour", *keys, *COUNTS, *SUMS, "duration_min", "duration_max", *BUCKETS)
+        self.upsert = (
+            f"INSERT INTO {name} ({', '.join(self.columns)}) VALUES ({', '.join('?' for _ in self.columns)}) "
+            f"ON CONFLICT (hour, {', '.join(keys)}) DO UPDATE SET "
+            + ", ".join(
+                [
+                    *(self._add(c) for c in COUNTS),
+                    *(self._add_nullable(c) for c in SUMS),
+                    self._keep("duration_min", "<"),
+                    self._keep("duration_max", ">"),
+                    *(self._add(b) for b in BUCKETS),
+                ]
+            )
         )
+
+    def _add(self, column: str) -> str:
+        return f"{column} = {self.name}.{column} + excluded.{column}"
+
+    def _add_nullable(self, column: str) -> str:
+        return (
+            f"{column} = CASE WHEN excluded.{column} IS NULL THEN {self.name}.{column} "
+            f"ELSE COALESCE({self.name}.{column}, 0) + excluded.{column} END"
+        )
+
+    def _keep(self, column: str, better: str) -> str:
+        return (
+            f"{column} = CASE WHEN {self.name}.{column} IS NULL OR excluded.{column} {better} "
+            f"{self.name}.{column} THEN excluded.{column} ELSE {self.name}.{column} END"
+        )
+
+    def create(self, db: Any, d: Dialect) -> None:
+        db.execute(
+            f"""
+            CREATE TABLE {self.name} (
+                hour TEXT NOT NULL,
+                {", ".join(f"{key} TEXT NOT NULL" for key in self.keys)},
+                {", ".join(f"{name} INTEGER NOT NULL" for name in COUNTS)},
+                cost {d.real},
+                session_cost {d.real},
+                {", ".join(f"{kind.column} INTEGER" for kind in TOKEN_KINDS)},
+                duration_min {d.real},
+                duration_max {d.real},
+                {", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in BUCKETS)},
+                PRIMARY KEY (hour, {", ".join(self.keys)})
+            )
+            """
+        )
+
+    def from_calls_sql(self, where: str) -> str:
+        """The calls of ``usage`` matching ``where``, as rows of this table (one per call, unsummed)."""
+        return f"""
+            SELECT substr(start_time, 1, 13) AS hour,
+                   {", ".join(f"COALESCE({KEY_SOURCES[key]}, '') AS {key}" for key in self.keys)},
+                   1 AS requests, CASE WHEN error_type IS NOT NULL THEN 1 ELSE 0 END AS errors,
+                   {_flag("rate_limited")} AS rate_limited,
+                   CASE WHEN cost IS NOT NULL THEN 1 ELSE 0 END AS priced,
+                   {_flag("unpriced")} AS unpriced, {_flag("usage_missing")} AS usage_missing,
+                   CASE WHEN duration_s IS NOT NULL THEN 1 ELSE 0 END AS timed,
+                   {", ".join(f"{_SUM_SOURCES.get(c, c)} AS {c}" for c in SUMS)},
+                   duration_s AS duration_min, duration_s AS duration_max,
+                   {", ".join(f"CASE WHEN b = {i} THEN 1 ELSE 0 END AS {name}" for i, name in enumerate(BUCKETS))}
+            FROM (SELECT *, {_bucket_sql()} AS b FROM usage WHERE {where}) AS calls
         """
-    )
+
+    def backfill(self, db: Any) -> None:
+        """Totals of the calls stored before this table existed (a migration)."""
+        db.execute(
+            f"""
+            INSERT INTO {self.name} ({", ".join(self.columns)})
+            SELECT hour, {", ".join(self.keys)}, {", ".join(f"SUM({c})" for c in COUNTS)},
+                   {", ".join(f"SUM({c})" for c in SUMS)}, MIN(duration_min), MAX(duration_max),
+                   {", ".join(f"SUM({b})" for b in BUCKETS)}
+            FROM ({self.from_calls_sql("1 = 1")}) AS one GROUP BY hour, {", ".join(self.keys)}
+            """
+        )
+
+    def totals(self, rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+        """The rows of this table for a batch of ``UsageRow``s, in ``columns`` order."""
+        keys = self.keys
+        groups: dict[tuple[str, ...], _Totals] = {}
+        for row in rows:
+            values = {
+                "feature": row.feature,
+                "user_id": row.user_id,
+                "session_id": row.session_id,
+                "provider": row.provider,
+                "model": row.request_model or row.response_model,
+                "operation": row.operation,
+            }
+            key = (row.start_time[:13], *(values[k] or "" for k in keys))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Totals()
+            group.add(row)
+        return [(*key, *g.counts, *g.sums, g.low, g.high, *g.hist) for key, g in groups.items()]
 
 
 def _bucket_sql() -> str:
@@ -72,40 +157,12 @@ def _flag(column: str) -> str:
     return f"CASE WHEN {column} THEN 1 ELSE 0 END"
 
 
-def from_calls_sql(where: str) -> str:
-    """The calls of ``usage`` matching ``where``, as rollup rows (one per call, not yet summed)."""
-    bucket = _bucket_sql()
-    return f"""
-        SELECT substr(start_time, 1, 10) AS day,
-               {", ".join(f"COALESCE({KEY_SOURCES[key]}, '') AS {key}" for key in KEYS)},
-               1 AS requests, CASE WHEN error_type IS NOT NULL THEN 1 ELSE 0 END AS errors,
-               {_flag("rate_limited")} AS rate_limited, CASE WHEN cost IS NOT NULL THEN 1 ELSE 0 END AS priced,
-               {_flag("unpriced")} AS unpriced, {_flag("usage_missing")} AS usage_missing,
-               CASE WHEN duration_s IS NOT NULL THEN 1 ELSE 0 END AS timed,
-               {", ".join(SUMS)}, duration_s AS duration_min, duration_s AS duration_max,
-               {", ".join(f"CASE WHEN b = {i} THEN 1 ELSE 0 END AS {name}" for i, name in enumerate(BUCKETS))}
-        FROM (SELECT *, {bucket} AS b FROM usage WHERE {where}) AS calls
-    """
-
-
-COLUMNS = ("day", *KEYS, *COUNTS, *SUMS, "duration_min", "duration_max", *BUCKETS)
-
-
-def backfill(db: Any) -> None:
-    """Totals of the calls stored before the rollup existed (a migration)."""
-    db.execute(
-        f"""
-        INSERT INTO {TABLE} ({", ".join(COLUMNS)})
-        SELECT day, {", ".join(KEYS)}, {", ".join(f"SUM({c})" for c in COUNTS)},
-               {", ".join(f"SUM({c})" for c in SUMS)}, MIN(duration_min), MAX(duration_max),
-               {", ".join(f"SUM({b})" for b in BUCKETS)}
-        FROM ({from_calls_sql("1 = 1")}) AS one GROUP BY day, {", ".join(KEYS)}
-        """
-    )
-
-
 def bucket(duration: float) -> int:
     return bisect.bisect_right(BOUNDS, duration)
+
+
+_REQUESTS, _ERRORS, _LIMITED, _PRICED, _UNPRICED, _MISSING, _TIMED = range(len(COUNTS))
+_TOKEN_FIELDS = tuple(kind.name for kind in TOKEN_KINDS)
 
 
 class _Totals:
@@ -118,82 +175,37 @@ class _Totals:
         self.high: float | None = None
         self.hist = [0] * len(BUCKETS)
 
-
-_REQUESTS, _ERRORS, _LIMITED, _PRICED, _UNPRICED, _MISSING, _TIMED = range(len(COUNTS))
-_SUM_FIELDS = ("cost", *(kind.name for kind in TOKEN_KINDS))
-
-
-def totals(rows: Iterable[Any]) -> list[tuple[Any, ...]]:
-    """The rollup rows of a batch of ``UsageRow``s, in ``COLUMNS`` order."""
-    groups: dict[tuple[str, ...], _Totals] = {}
-    for row in rows:
-        key = (
-            row.start_time[:10],
-            row.feature or "",
-            row.user_id or "",
-            row.session_id or "",
-            row.provider or "",
-            row.request_model or row.response_model or "",
-            row.operation,
-        )
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = _Totals()
-        counts = group.counts
+    def add(self, row: Any) -> None:
+        counts = self.counts
         counts[_REQUESTS] += 1
         counts[_ERRORS] += row.error_type is not None
         counts[_LIMITED] += bool(row.rate_limited)
         counts[_PRICED] += row.cost is not None
         counts[_UNPRICED] += bool(row.unpriced)
         counts[_MISSING] += bool(row.usage_missing)
-        sums = group.sums
+        sums = self.sums
         usage = row.usage
-        for i, name in enumerate(_SUM_FIELDS):
-            value = row.cost if i == 0 else getattr(usage, name)
+        values = (
+            row.cost,
+            row.cost if row.session_id is not None else None,
+            *(getattr(usage, n) for n in _TOKEN_FIELDS),
+        )
+        for i, value in enumerate(values):
             if value is not None:
                 sums[i] = value if sums[i] is None else sums[i] + value
         duration = row.duration_s
         if duration is not None:
             counts[_TIMED] += 1
-            group.hist[bisect.bisect_right(BOUNDS, duration)] += 1
-            if group.low is None or duration < group.low:
-                group.low = duration
-            if group.high is None or duration > group.high:
-                group.high = duration
-    return [(*key, *g.counts, *g.sums, g.low, g.high, *g.hist) for key, g in groups.items()]
+            self.hist[bisect.bisect_right(BOUNDS, duration)] += 1
+            if self.low is None or duration < self.low:
+                self.low = duration
+            if self.high is None or duration > self.high:
+                self.high = duration
 
 
-def _add(column: str) -> str:
-    return f"{column} = {TABLE}.{column} + excluded.{column}"
-
-
-def _add_nullable(column: str) -> str:
-    return (
-        f"{column} = CASE WHEN excluded.{column} IS NULL THEN {TABLE}.{column} "
-        f"ELSE COALESCE({TABLE}.{column}, 0) + excluded.{column} END"
-    )
-
-
-def _keep(column: str, better: str) -> str:
-    return (
-        f"{column} = CASE WHEN {TABLE}.{column} IS NULL OR excluded.{column} {better} {TABLE}.{column} "
-        f"THEN excluded.{column} ELSE {TABLE}.{column} END"
-    )
-
-
-UPSERT = (
-    f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
-    f"ON CONFLICT (day, {', '.join(KEYS)}) DO UPDATE SET "
-    + ", ".join(
-        [
-            *(_add(c) for c in COUNTS),
-            *(_add_nullable(c) for c in SUMS),
-            _keep("duration_min", "<"),
-            _keep("duration_max", ">"),
-            *(_add(b) for b in BUCKETS),
-        ]
-    )
-)
+CALLS = Table("usage_hourly", ("feature", "user_id", "session_id", "provider", "model", "operation"))
+TOTALS = Table("usage_hourly_totals", ("feature", "provider", "model", "operation"))
+TABLES = (CALLS, TOTALS)
 
 
 def percentile(hist: Sequence[int], p: int, low: float | None, high: float | None) -> float | None:
@@ -216,6 +228,3 @@ def percentile(hist: Sequence[int], p: int, low: float | None, high: float | Non
                 estimate = min(estimate, high)
             return estimate
     return high
-
-
-OP_COUNT_TOKENS = sc.OP_COUNT_TOKENS
