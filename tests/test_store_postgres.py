@@ -141,6 +141,20 @@ def test_text_postgresql_cannot_hold_is_repaired(url: str) -> None:
         assert sorted(r.user_id or "" for r in store.rows()) == ["caf\ufffd", "nul\ufffduser"]
 
 
+def test_a_batch_sent_again_is_stored_and_counted_once(url: str) -> None:
+    from test_rollup import random_rows
+
+    rows = random_rows(400, seed=5)
+    with UsageStore.open(url) as store:
+        store.insert(rows[:300])
+        store.insert(rows[200:])  # the first 100 of these were stored already
+        store.insert(rows)
+        [total] = store.report(TOTAL)
+        by_user = {r.key: r.requests for r in store.report("user")}
+    assert total.requests == 400 == sum(by_user.values())
+    assert total.errors == sum(r.error_type is not None for r in rows)
+
+
 def test_prune_on_postgresql(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     from test_prune import calls_by_age, prune_and_report
 

@@ -80,7 +80,10 @@ class StoreWriter:
 
     def add(self, record: CallRecord) -> None:
         if len(self._incoming) + len(self._rows) >= self.limit or self._closed:
-            self._drop(1)
+            if self._closed:  # a call finished after the exit hook: counted in the closing message
+                self.dropped += 1
+            else:
+                self._drop(1)
             return
         self._incoming.append(record)
         if self._thread is None:
