@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import genai_cost.store.migrations as migrations
 from genai_cost import config
 from genai_cost import semconv as sc
+from genai_cost.store import rollup
 from genai_cost.store.db import USAGE_COLUMNS, UsageRow, UsageStore, default_db_path, resolve_db_path
 from genai_cost.store.dialect import SQLITE
 from genai_cost.store.errors import (
@@ -90,6 +91,8 @@ def test_every_token_kind_has_its_store_column() -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
     assert {kind.column for kind in TOKEN_KINDS} <= columns
     assert set(USAGE_COLUMNS) <= columns
+    for table in rollup.TABLES:  # and to each rollup table
+        assert {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")} == set(table.columns)
 
 
 def test_open_sets_wal_and_busy_timeout(tmp_path: Path) -> None:

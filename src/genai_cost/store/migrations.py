@@ -110,8 +110,23 @@ def m004_hourly_rollups(db: Any, d: Dialect) -> None:
     # Hourly totals kept on write, so reports over millions of calls read far fewer rows
     # (store/rollup.py); calls already stored are added up now.
     for table in rollup.TABLES:
-        table.create(db, d)
-        table.backfill(db)
+        table.create(db, d, _M004_TOKENS)
+        table.backfill(db, _M004_TOKENS)
+
+
+# The token columns when m004 was written; a later token kind's migration adds its column to
+# ``usage`` and to each ``rollup.TABLES`` table.
+_M004_TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "cache_creation_5m_tokens",
+    "cache_creation_1h_tokens",
+    "reasoning_tokens",
+    "tool_use_prompt_tokens",
+    "input_audio_tokens",
+)
 
 
 def _sqlite_drop_not_null(db: Any, column: str, nullable: str) -> None:

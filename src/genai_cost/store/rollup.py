@@ -81,7 +81,8 @@ class Table:
             f"{self.name}.{column} THEN excluded.{column} ELSE {self.name}.{column} END"
         )
 
-    def create(self, db: Any, d: Dialect) -> None:
+    def create(self, db: Any, d: Dialect, tokens: tuple[str, ...]) -> None:
+        """Create the table with these token columns (a migration names them: the ones of its time)."""
         db.execute(
             f"""
             CREATE TABLE {self.name} (
@@ -90,7 +91,7 @@ class Table:
                 {", ".join(f"{name} INTEGER NOT NULL" for name in COUNTS)},
                 cost {d.real},
                 session_cost {d.real},
-                {", ".join(f"{kind.column} INTEGER" for kind in TOKEN_KINDS)},
+                {", ".join(f"{column} INTEGER" for column in tokens)},
                 duration_min {d.real},
                 duration_max {d.real},
                 {", ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in BUCKETS)},
@@ -99,7 +100,7 @@ class Table:
             """
         )
 
-    def from_calls_sql(self, where: str) -> str:
+    def from_calls_sql(self, where: str, sums: tuple[str, ...] = SUMS) -> str:
         """The calls of ``usage`` matching ``where``, as rows of this table (one per call, unsummed)."""
         return f"""
             SELECT substr(start_time, 1, 13) AS hour,
@@ -109,21 +110,23 @@ class Table:
                    CASE WHEN cost IS NOT NULL THEN 1 ELSE 0 END AS priced,
                    {_flag("unpriced")} AS unpriced, {_flag("usage_missing")} AS usage_missing,
                    CASE WHEN duration_s IS NOT NULL THEN 1 ELSE 0 END AS timed,
-                   {", ".join(f"{_SUM_SOURCES.get(c, c)} AS {c}" for c in SUMS)},
+                   {", ".join(f"{_SUM_SOURCES.get(c, c)} AS {c}" for c in sums)},
                    duration_s AS duration_min, duration_s AS duration_max,
                    {", ".join(f"CASE WHEN b = {i} THEN 1 ELSE 0 END AS {name}" for i, name in enumerate(BUCKETS))}
             FROM (SELECT *, {_bucket_sql()} AS b FROM usage WHERE {where}) AS calls
         """
 
-    def backfill(self, db: Any) -> None:
-        """Totals of the calls stored before this table existed (a migration)."""
+    def backfill(self, db: Any, tokens: tuple[str, ...] | None = None) -> None:
+        """Totals of the calls stored before this table existed (a migration, naming its token columns)."""
+        sums = SUMS[:2] + (tokens if tokens is not None else SUMS[2:])
+        columns = ("hour", *self.keys, *COUNTS, *sums, "duration_min", "duration_max", *BUCKETS)
         db.execute(
             f"""
-            INSERT INTO {self.name} ({", ".join(self.columns)})
+            INSERT INTO {self.name} ({", ".join(columns)})
             SELECT hour, {", ".join(self.keys)}, {", ".join(f"SUM({c})" for c in COUNTS)},
-                   {", ".join(f"SUM({c})" for c in SUMS)}, MIN(duration_min), MAX(duration_max),
+                   {", ".join(f"SUM({c})" for c in sums)}, MIN(duration_min), MAX(duration_max),
                    {", ".join(f"SUM({b})" for b in BUCKETS)}
-            FROM ({self.from_calls_sql("1 = 1")}) AS one GROUP BY hour, {", ".join(self.keys)}
+            FROM ({self.from_calls_sql("1 = 1", sums)}) AS one GROUP BY hour, {", ".join(self.keys)}
             """
         )
 
