@@ -443,11 +443,14 @@ class UsageStore:
         return out
 
     def time_bounds(self) -> tuple[str | None, str | None]:
-        first, last = self._conn.execute("SELECT MIN(start_time), MAX(start_time) FROM usage").fetchone()
+        # Two subqueries: SQLite reads a MIN or a MAX alone from the index, both at once by a full scan.
+        first, last = self._conn.execute(
+            "SELECT (SELECT MIN(start_time) FROM usage), (SELECT MAX(start_time) FROM usage)"
+        ).fetchone()
         return first, last
 
     def report(
-        self, by: str, time_range: TimeRange | None = None, *, top: int | None = None
+        self, by: str, time_range: TimeRange | None = None, *, top: int | None = None, sessions: bool = True
     ) -> list[ReportRow]:
         """Totals per group (``by`` in GROUP_BY) or one total row (``by='total'``).
 
@@ -456,8 +459,9 @@ class UsageStore:
         Groups come most expensive first (days in date order unless ``top`` is given). Whole days are
         read from the hourly totals (``rollup``), the partial hours at the range's edges from the calls.
         Latency percentiles are exact (nearest rank over every call in the group) when the range holds
-        at most ``EXACT_PERCENTILES_UP_TO`` calls, else estimated from the daily histograms
-        (``latency_exact`` is False).
+        at most ``EXACT_PERCENTILES_UP_TO`` calls, else estimated from the hourly histograms
+        (``latency_exact`` is False). ``sessions=False`` skips counting distinct sessions (0) where that
+        takes a pass of its own (every grouping but user and session).
         """
         if by != TOTAL and by not in GROUP_BY:
             raise ValueError(f"unknown grouping {by!r}")
@@ -469,7 +473,7 @@ class UsageStore:
             f"SUM(CASE WHEN operation <> '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
             for kind in TOKEN_KINDS
         )
-        sessions = (
+        distinct = (
             "COUNT(DISTINCT CASE WHEN session_id <> '' THEN session_id END)" if table is rollup.CALLS else "0"
         )
         cursor = self._conn.execute(
@@ -477,51 +481,53 @@ class UsageStore:
             SELECT {key} AS key, SUM(requests) AS requests, SUM(errors) AS errors,
                    SUM(rate_limited) AS rate_limited, {tokens},
                    SUM(cost) AS cost, SUM(priced) AS priced, SUM(unpriced) AS unpriced,
-                   SUM(usage_missing) AS usage_missing, {sessions} AS sessions,
+                   SUM(usage_missing) AS usage_missing, {distinct} AS sessions,
                    SUM(session_cost) AS session_cost, MIN(duration_min) AS low, MAX(duration_max) AS high,
                    {", ".join(f"SUM({b})" for b in rollup.BUCKETS)}
             FROM ({parts}) AS parts GROUP BY key
             """),
             params,
         )
-        rows: dict[Any, ReportRow] = {}
-        histograms: dict[Any, tuple[list[int], float | None, float | None]] = {}
         names = [column[0] for column in cursor.description]
+        found = cursor.fetchall()
+        # Ordered and cut before rows are built: a report by session may have 100,000 groups.
+        cost, requests = names.index("cost"), names.index("requests")
+        total_requests = sum(int(values[requests]) for values in found)
+        found.sort(key=lambda v: (-(v[cost] or 0.0), -int(v[requests]), v[0] or ""))
+        if top is not None:
+            found = found[:top]
+        elif by == "day":
+            found.sort(key=lambda v: v[0] or "")
         width = len(names) - len(rollup.BUCKETS)
-        for values in cursor:
-            found = dict(zip(names[:width], values[:width], strict=True))
-            group = None if by == TOTAL or found["key"] == "" else found["key"]
-            tokens_found = Usage(**{kind.name: _int(found.pop(kind.name)) for kind in TOKEN_KINDS})
-            histograms[group] = ([int(n) for n in values[width:]], found.pop("low"), found.pop("high"))
-            found.pop("key")
-            rows[group] = ReportRow(
+        rows: dict[Any, ReportRow] = {}
+        for values in found:
+            named = dict(zip(names[:width], values[:width], strict=True))
+            group = None if by == TOTAL or named["key"] == "" else named.pop("key")
+            named.pop("key", None)
+            tokens_found = Usage(**{kind.name: _int(named.pop(kind.name)) for kind in TOKEN_KINDS})
+            low, high = named.pop("low"), named.pop("high")
+            row = rows[group] = ReportRow(
                 by=by,
                 key=group,
                 tokens=tokens_found,
                 **{
-                    name: _int(value) if name not in ("cost", "session_cost") else value
-                    for name, value in found.items()
+                    name: value if name in ("cost", "session_cost") else _int(value)
+                    for name, value in named.items()
                 },
             )
-        if by == TOTAL and not rows:
-            rows[None] = ReportRow.empty(TOTAL)
-        if table is not rollup.CALLS and rows:
-            self._count_sessions(key, time_range, rows)
-        if sum(row.requests for row in rows.values()) <= EXACT_PERCENTILES_UP_TO:
-            self._exact_percentiles(by, time_range, rows)
-        else:
-            for group, (hist, low, high) in histograms.items():
-                row = rows[group]
+            if total_requests > EXACT_PERCENTILES_UP_TO:
+                hist = [int(n) for n in values[width:]]
                 row.p50_s, row.p95_s, row.p99_s = (
                     rollup.percentile(hist, p, low, high) for p in (50, 95, 99)
                 )
                 row.latency_exact = False
-        result = sorted(rows.values(), key=_by_cost)
-        if top is not None:
-            result = result[:top]
-        elif by == "day":
-            result.sort(key=lambda r: r.key or "")
-        return result
+        if by == TOTAL and not rows:
+            rows[None] = ReportRow.empty(TOTAL)
+        if table is not rollup.CALLS and rows and sessions:
+            self._count_sessions(key, time_range, rows)
+        if total_requests <= EXACT_PERCENTILES_UP_TO:
+            self._exact_percentiles(by, time_range, rows)
+        return list(rows.values())
 
     def _count_sessions(self, key: str, time_range: TimeRange | None, rows: dict[Any, ReportRow]) -> None:
         """Distinct sessions per group: not a sum, so read from the per-session totals (two columns)."""
@@ -697,10 +703,6 @@ def _ceil_hour(moment: datetime) -> datetime:
 def _floor_day(moment: datetime) -> datetime:
     moment = moment.astimezone(UTC)
     return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
-
-
-def _by_cost(row: ReportRow) -> tuple[float, int, str]:
-    return (-(row.cost or 0.0), -row.requests, row.key or "")
 
 
 def _where(time_range: TimeRange | None) -> tuple[str, list[str]]:

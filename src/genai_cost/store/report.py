@@ -37,7 +37,8 @@ def report_table(
     time_range = time_range or TimeRange()
     with UsageStore.open(resolve_db(database), readonly=True) as store:
         results = [(by, store.report(by, time_range, top=sections_top(by, top))) for by in sections]
-        [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range)
+        # The total is read for its counts (the notes below), not its sessions.
+        [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range, sessions=False)
         first, last = store.time_bounds()
     if header:
         out.write(f"genai-cost report: {store.path}, {time_range.describe()}\n")
