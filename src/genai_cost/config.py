@@ -37,6 +37,11 @@ BAGGAGE: Final = PREFIX + "BAGGAGE"
 # Path of the local SQLite store written by the `genai_cost` traces exporter.
 DB_PATH: Final = PREFIX + "DB"
 
+# Budgets file (YAML or JSON): limits checked before each call is sent (genai_cost/budget).
+BUDGETS_FILE: Final = PREFIX + "BUDGETS_FILE"
+# The budgets' ledger (SQLite); default: budgets.db beside the usage store.
+BUDGETS_LEDGER: Final = PREFIX + "BUDGETS_LEDGER"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -111,6 +116,8 @@ class Settings:
     prices_file: str | None = None  # price override file
     prices_refresh: bool = False
     db_path: str | None = None  # the local store (None: the user's data directory)
+    budgets_file: str | None = None
+    budgets_ledger: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,4 +132,6 @@ class Settings:
             prices_file=env.get(PRICES_FILE) or None,
             prices_refresh=env_flag(PRICES_REFRESH, False, env),
             db_path=env.get(DB_PATH) or None,
+            budgets_file=env.get(BUDGETS_FILE) or None,
+            budgets_ledger=env.get(BUDGETS_LEDGER) or None,
         )
