@@ -108,7 +108,7 @@ def test_threads_and_processes_never_overspend(fake_server: Any, tmp_path: Path)
         sum(r for _, r in here) == THREADS
         and sum(r["refused"] for r in reports) == PROCESSES * PROCESS_THREADS
     )
-    cost = sum(get_price_book().price("openai", b.model, b.normalized()).total for b in billed)  # type: ignore[union-attr]
+    cost = sum(get_price_book().price("openai", b.model, b.normalized()).total for b in billed)
     assert cost <= LIMIT  # never over: every call held its worst case while in flight
     assert guard is not None
     (level,) = guard.ledger.levels([Claim("race", "", 0, 0, LIMIT, 0.0, True)], time.time())
