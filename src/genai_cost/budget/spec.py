@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -63,11 +63,12 @@ class Window:
     kind: str  # "day" | "month" | "rolling" | "total"
     seconds: float = 0.0  # rolling only
     timezone: str = "UTC"
+    spelled: str = field(default="", compare=False)  # a rolling window's duration as the user wrote it
 
     @property
     def label(self) -> str:
         if self.kind == "rolling":
-            return f"rolling {_format_duration(self.seconds)}"
+            return f"rolling {self.spelled or _format_duration(self.seconds)}"
         if self.kind == "total":
             return "total"
         return f"{self.kind} ({self.timezone})"
@@ -345,7 +346,7 @@ class _Validator:
                 field,
                 f"expected a duration of 1 minute or more such as 24h, 30m, 7d, got {_kind(node.value)}",
             )
-        return Window("rolling", seconds)
+        return Window("rolling", seconds, spelled=str(text).strip())
 
     def per(self, node: Node, field: str) -> str:
         value = self.string(node, field)
