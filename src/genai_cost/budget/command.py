@@ -1,5 +1,5 @@
-"""``genai-cost budgets``: each budget, its window, what it has spent, reserved and left; and
-``--prometheus`` / ``--dashboard``: the alert rules and the Grafana dashboard made from the same file."""
+"""``genai-cost budgets``: each budget, its window, what it has spent, reserved and left; and with
+``--prometheus``, the Prometheus budget rules made from the same file."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def add_budgets(sub: Any) -> None:
     parser.add_argument("-f", "--file", metavar="PATH", help="the budgets file (YAML or JSON)")
     parser.add_argument("--ledger", metavar="PATH", help="the budget ledger (SQLite)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="print the Prometheus budget rules made from the file (prometheus/budgets.yml) instead",
+    )
     parser.set_defaults(func=run_budgets)
 
 
@@ -45,6 +50,11 @@ def run_budgets(args: argparse.Namespace) -> int:
         budgets = load_budgets(path)
     except BudgetFileError as exc:
         raise UsageError(str(exc)) from None
+    if args.prometheus:
+        from genai_cost.budget.prometheus import rules_yaml
+
+        sys.stdout.write(rules_yaml(budgets, str(path)))
+        return 0
     ledger_path = Path(args.ledger) if args.ledger else default_ledger_path(settings)
     ledger = SQLiteLedger(ledger_path)
     try:
