@@ -236,3 +236,87 @@ def test_no_budget_no_ledger(instrumented: Any, fake_server: Any, tmp_path: Path
     call(fake_server, "openai", "sync")
     assert len(fake_server.ledger) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_asyncio_tasks_never_overspend(instrumented: Any, fake_server: Any, tmp_path: Path) -> None:
+    import asyncio
+
+    import openai
+
+    limit = 0.001
+    genai_cost.configure_budgets(
+        [{"name": "tasks", "limit_usd": limit, "window": "total"}], ledger=tmp_path / "b.db"
+    )
+    client = openai.AsyncOpenAI(api_key="k", base_url=fake_server.openai_base_url, max_retries=0)
+
+    async def until_refused(task: int) -> int:
+        made = 0
+        try:
+            for i in range(1000):
+                await client.chat.completions.create(
+                    model="gpt-4o-mini",
+                    messages=[{"role": "user", "content": f"{PROMPT} {task}-{i}"}],
+                    max_tokens=64,
+                )
+                made += 1
+        except genai_cost.BudgetExceeded:
+            return made
+        raise AssertionError("never refused")
+
+    made = await asyncio.gather(*(until_refused(task) for task in range(30)))
+    await client.close()
+    assert sum(made) == len(fake_server.ledger) > 10
+    billed = billed_usd(fake_server)
+    assert billed <= limit
+    assert spent("tasks") == (pytest.approx(billed, rel=1e-9), 0.0)
+
+
+def test_a_broken_ledger_never_breaks_the_app(
+    instrumented: Any,
+    fake_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An error in the guard (here: the ledger path is a directory) is logged; the call goes on."""
+    import genai_cost._internal as internal
+
+    monkeypatch.setattr(internal, "RAISE_INTERNAL_ERRORS", False)
+    (tmp_path / "ledger-is-a-directory").mkdir()
+    genai_cost.configure_budgets([{"name": "all", "limit_usd": 1}], ledger=tmp_path / "ledger-is-a-directory")
+    with caplog.at_level(logging.WARNING, "genai_cost"):
+        call(fake_server, "openai", "sync")
+        call(fake_server, "anthropic", "async-stream")
+    assert len(fake_server.ledger) == 2
+    assert "internal error in checking budgets" in caplog.text
+    assert all(sc.ERROR_TYPE not in span.attributes for span in instrumented.finished())
+
+
+@pytest.mark.parametrize(
+    ("window", "later", "still_counted"),
+    [
+        ({"window": "day"}, 86400, False),
+        ({"window": "month"}, 86400, True),
+        ({"window": "rolling:1h"}, 1800, True),
+        ({"window": "rolling:1h"}, 3600 + 3600 / 96 + 1, False),
+        ({"window": "total"}, 10 * 365 * 86400, True),
+    ],
+)
+def test_spend_leaves_its_window(
+    tmp_path: Path, window: dict[str, str], later: float, still_counted: bool
+) -> None:
+    from genai_cost.budget.ledger import SQLiteLedger
+    from genai_cost.budget.spec import budgets_from_code
+
+    (budget,) = budgets_from_code([{"name": "w", "limit_usd": 1, **window}])
+    ledger = SQLiteLedger(tmp_path / "b.db")
+    now = 1_767_225_600.0 + 3600  # 2026-01-01T01:00Z
+
+    def claim(at: float) -> Claim:
+        return Claim("w", "", budget.window.bucket(at), budget.window.since(at), 1.0, 0.25, True)
+
+    outcome = ledger.reserve([claim(now)], now)
+    assert outcome.ids is not None
+    ledger.settle([claim(now)], outcome.ids, [0.25])
+    (level,) = ledger.levels([claim(now + later)], now + later)
+    assert level.spent == (0.25 if still_counted else 0.0)
