@@ -320,3 +320,39 @@ def test_spend_leaves_its_window(
     ledger.settle([claim(now)], outcome.ids, [0.25])
     (level,) = ledger.levels([claim(now + later)], now + later)
     assert level.spent == (0.25 if still_counted else 0.0)
+
+
+def test_a_forked_child_counts_in_the_same_ledger(tmp_path: Path) -> None:
+    import multiprocessing
+    import threading
+
+    from genai_cost.budget.ledger import SQLiteLedger
+
+    ledger = SQLiteLedger(tmp_path / "b.db")
+    claim = Claim("f", "", 0, 0, 1.0, 0.25, True)
+    ledger.reserve([claim], 1000.0)  # the parent's connection is open, and its lock is held at the fork
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with ledger._lock:
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        child = multiprocessing.get_context("fork").Process(target=_child_reserves, args=(ledger, claim))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+    finally:
+        release.set()
+        holder.join()
+    (level,) = ledger.levels([claim], 1000.0)
+    assert level.reserved == 0.5  # the parent's and the child's
+
+
+def _child_reserves(ledger: Any, claim: Claim) -> None:
+    assert ledger.reserve([claim], 1000.0).ids is not None

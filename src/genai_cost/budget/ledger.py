@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,10 +97,17 @@ class SQLiteLedger:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        _ledgers.add(self)
+
+    def _after_fork(self) -> None:
+        # The child has one thread: a lock another parent thread held at the fork would never be
+        # released, and the parent's connection is not the child's to use (or close).
+        self._lock = threading.Lock()
+        self._conn = None
 
     def _connection(self) -> sqlite3.Connection:
         # A forked child must not use its parent's connection (SQLite forbids it): it opens its own.
-        if self._conn is None or self._pid != os.getpid():
+        if self._conn is None or self._pid != os.getpid():  # (the pid check: forks the hook missed)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -201,3 +209,15 @@ class SQLiteLedger:
                 .fetchall()
             )
         return [row[0] for row in rows]
+
+
+_ledgers: weakref.WeakSet[SQLiteLedger] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for ledger in list(_ledgers):
+        ledger._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
