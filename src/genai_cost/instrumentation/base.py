@@ -25,7 +25,6 @@ from packaging.requirements import Requirement
 
 from genai_cost import context
 from genai_cost._internal import log_internal_error, logger
-from genai_cost.budget import setup as budget_setup
 from genai_cost.config import Settings
 from genai_cost.instrumentation.core import Telemetry, make_telemetry
 from genai_cost.pricing import get_price_book
@@ -135,8 +134,10 @@ class GenAICostInstrumentor(BaseInstrumentor):
         if "provider_hosts" in kwargs:
             settings.provider_hosts = {**settings.provider_hosts, **kwargs["provider_hosts"]}
         context.configure(baggage=settings.baggage)
-        if settings.budgets_file:
-            budget_setup.from_settings(settings)  # validated now, at start-up
+        if settings.budgets_file:  # validated now, at start-up (imported only then: sqlite3, zoneinfo)
+            from genai_cost.budget import setup as budget_setup
+
+            budget_setup.from_settings(settings)
         # The latest instrument() call's arguments; a hook registered earlier reads these.
         self._genai_cost_pending: tuple[Settings, dict[str, Any]] | None = (settings, kwargs)
         if self.hook_module:
