@@ -356,3 +356,14 @@ def test_a_forked_child_counts_in_the_same_ledger(tmp_path: Path) -> None:
 
 def _child_reserves(ledger: Any, claim: Claim) -> None:
     assert ledger.reserve([claim], 1000.0).ids is not None
+
+
+def test_embeddings_settle_to_their_input(instrumented: Any, fake_server: Any, tmp_path: Path) -> None:
+    import openai
+
+    genai_cost.configure_budgets([{"name": "tok", "limit_tokens": 10_000}], ledger=tmp_path / "b.db")
+    client = openai.OpenAI(api_key="k", base_url=fake_server.openai_base_url, max_retries=0)
+    client.embeddings.create(model="text-embedding-3-small", input=[PROMPT, PROMPT + " again"])
+    (billed,) = fake_server.ledger
+    assert billed.input_tokens > 0
+    assert spent("tok") == (billed.input_tokens, 0.0)  # exact: no output allowance for embeddings

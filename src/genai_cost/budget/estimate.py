@@ -50,6 +50,10 @@ def input_tokens(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     return -(-(text_chars(args) + text_chars(kwargs)) // CHARS_PER_TOKEN)
 
 
+def has_output(request: Request) -> bool:
+    return request.operation not in _NO_OUTPUT
+
+
 def output_tokens(request: Request, default: int) -> int:
     if request.operation in _NO_OUTPUT:
         return 0

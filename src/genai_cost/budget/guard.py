@@ -44,23 +44,23 @@ _LOW_CARDINALITY = frozenset({"global", "feature", "model", "provider"})
 
 
 class Reservation:
-    """What a call holds in the ledger until it finishes."""
+    """What a call holds in the ledger until it finishes: one claim per budget that applies."""
 
-    __slots__ = ("claims", "estimates", "guard", "ids", "model")
+    __slots__ = ("budgets", "claims", "guard", "ids", "model")
 
     def __init__(
         self,
         guard: Guard,
+        budgets: tuple[Budget, ...],
         claims: tuple[Claim, ...],
         ids: tuple[int, ...],
-        estimates: Usage,
         model: str | None,
     ) -> None:
         self.guard = guard  # the guard that reserved (budgets may be reconfigured meanwhile)
+        self.budgets = budgets  # the budget of each claim
         self.claims = claims
         self.ids = ids
-        self.estimates = estimates  # the worst-case usage reserved
-        self.model = model
+        self.model = model  # the requested model, priced when the response names none we know
 
     def settle(
         self, invocation: Invocation, info: ResponseInfo | None, error: BaseException | None, incomplete: bool
@@ -118,12 +118,10 @@ class Guard:
         in_tokens = estimate.input_tokens(args, kwargs)
         prices: dict[int, float | None] = {}  # output allowance -> worst-case price
         claims: list[Claim] = []
-        worst = Usage()
+        claimed: list[Budget] = []
         for budget in applicable:
             out_tokens = estimate.output_tokens(request, budget.default_max_output_tokens)
             usage = Usage(input_tokens=in_tokens, output_tokens=out_tokens)
-            if out_tokens >= (worst.output_tokens or 0):
-                worst = usage
             if budget.unit == USD:
                 if out_tokens not in prices:
                     cost = get_price_book().price(request.provider, request.model, usage, now)
@@ -139,6 +137,7 @@ class Guard:
             else:
                 amount = float(in_tokens + out_tokens)
             window = budget.window
+            claimed.append(budget)
             claims.append(
                 Claim(
                     budget.name,
@@ -153,24 +152,26 @@ class Guard:
         if not claims:
             return None
         outcome = self.ledger.reserve(claims, now, self.ttl)
-        self._report(invocation, outcome.levels, applicable_by_name(applicable))
+        if outcome.ids is not None:  # held now: set before anything else can fail
+            invocation.reservation = Reservation(
+                self, tuple(claimed), tuple(claims), outcome.ids, request.model
+            )
+        self._report(invocation, outcome.levels, claimed)
         if outcome.ids is None:
             level = next(level for level in outcome.levels if level.over and level.claim.hard)
             claim = level.claim
-            unit = next(b.unit for b in applicable if b.name == claim.budget)
+            unit = claimed[outcome.levels.index(level)].unit
             return BudgetExceeded(
                 claim.budget, claim.scope, claim.limit, level.spent, level.reserved, claim.amount, unit
             )
-        invocation.reservation = Reservation(self, tuple(claims), outcome.ids, worst, request.model)
         return None
 
-    def _report(self, invocation: Invocation, levels: Sequence[Level], budgets: dict[str, Budget]) -> None:
+    def _report(self, invocation: Invocation, levels: Sequence[Level], budgets: Sequence[Budget]) -> None:
         """The remaining gauge, and the once-per-window warning of ``action: warn`` budgets."""
         gauge = invocation.telemetry.instruments.budget_remaining
         warned: list[str] = []
-        for level in levels:
+        for level, budget in zip(levels, budgets, strict=True):
             claim = level.claim
-            budget = budgets[claim.budget]
             if budget.per in _LOW_CARDINALITY:
                 attrs = {sc.GENAI_COST_BUDGET_NAME: claim.budget}
                 if claim.scope:
@@ -214,47 +215,46 @@ class Guard:
     def settle(
         self, invocation: Invocation, info: ResponseInfo | None, error: BaseException | None, incomplete: bool
     ) -> None:
+        """Turn the call's reservation into what it cost (see the module docstring for each case)."""
         reservation = invocation.reservation
         if reservation is None:
             return
         invocation.reservation = None
         try:
-            usage = info.usage if info is not None else None
-            reported = usage is not None and not usage.empty and usage.output_tokens is not None
-            if not reported and error is not None and not incomplete:
-                used = None  # a failed call the provider billed nothing for: release
-            elif reported and not incomplete:
-                used = usage
-            else:
-                used = reservation.estimates  # no final count: the worst case stands
-            amounts: list[float] = []
             request = invocation.request
-            when = time.time()
-            for claim in reservation.claims:
-                budget = self._budget(claim.budget)
-                if used is None:
-                    amounts.append(0.0)
-                elif budget is not None and budget.unit == USD:
-                    model = (info.model if info is not None else None) or reservation.model
-                    cost = get_price_book().price(request.provider, model, used, when)
-                    if cost is None and model != reservation.model:
-                        cost = get_price_book().price(request.provider, reservation.model, used, when)
-                    amounts.append(cost.total if cost is not None else claim.amount)
-                else:
-                    amounts.append(float((used.input_tokens or 0) + (used.output_tokens or 0)))
+            usage = info.usage if info is not None else None
+            if (
+                usage is not None
+                and usage.input_tokens is not None
+                and (usage.output_tokens is not None or not estimate.has_output(request))
+                and not incomplete
+            ):
+                model = (info.model if info is not None else None) or reservation.model
+                amounts = [
+                    _cost(budget, claim, request.provider, (model, reservation.model), usage)
+                    for budget, claim in zip(reservation.budgets, reservation.claims, strict=True)
+                ]
+            elif error is not None and not incomplete:
+                amounts = [0.0] * len(reservation.claims)  # failed, nothing billed: released
+            else:
+                amounts = [claim.amount for claim in reservation.claims]  # no final count: the worst case
             self.ledger.settle(reservation.claims, reservation.ids, amounts)
         except Exception:
             log_internal_error("settling a budget reservation")
 
-    def _budget(self, name: str) -> Budget | None:
-        for budget in self.budgets:
-            if budget.name == name:
-                return budget
-        return None
 
-
-def applicable_by_name(budgets: Sequence[Budget]) -> dict[str, Budget]:
-    return {budget.name: budget for budget in budgets}
+def _cost(
+    budget: Budget, claim: Claim, provider: str, models: tuple[str | None, str | None], usage: Usage
+) -> float:
+    """A finished call's exact amount in the budget's unit; its worst case if it cannot be priced."""
+    if budget.unit != USD:
+        return float((usage.input_tokens or 0) + (usage.output_tokens or 0))
+    book = get_price_book()
+    for model in dict.fromkeys(models):  # the response's model first, then the requested one
+        cost = book.price(provider, model, usage) if model else None
+        if cost is not None:
+            return cost.total
+    return claim.amount
 
 
 def _scope(budget: Budget, values: Any) -> str:
