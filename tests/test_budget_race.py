@@ -1,8 +1,9 @@
 """50 threads here and 4 processes (8 threads each) race on one budget; the fake ledger judges.
 
-Each call reserves its worst case before it is sent, under one SQLite write lock shared by every
-thread and process, so what the provider billed never goes over the limit, and what the guard
-counted is exactly what the provider billed once every call has settled.
+Each call reserves its worst case before it is sent, under one lock shared by every thread and
+process (SQLite's write lock; PostgreSQL's advisory lock, where the processes stand for machines),
+so what the provider billed never goes over the limit, and what the guard counted is exactly what
+the provider billed once every call has settled.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,7 @@ from genai_cost.budget.ledger import Claim
 from genai_cost.config import Settings
 from genai_cost.instrumentation.openai import OpenAIInstrumentor
 from genai_cost.pricing.book import get_price_book
+from pg_server import PostgresServer
 
 LIMIT = 0.006  # about 250 calls of gpt-4o-mini at the fake's sizes
 THREADS = 50
@@ -49,10 +52,18 @@ def _calls(client: openai.OpenAI, name: str) -> tuple[int, int]:
     return made, 0
 
 
-def test_threads_and_processes_never_overspend(fake_server: Any, tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: Any, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "ledger.db")
+        return
+    with PostgresServer() as server:
+        yield server.url
+
+
+def test_threads_and_processes_never_overspend(fake_server: Any, tmp_path: Path, ledger: str) -> None:
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(f"budgets:\n  - name: race\n    limit_usd: {LIMIT}\n    window: total\n")
-    ledger = tmp_path / "ledger.db"
     go = tmp_path / "go"
     env = {
         **os.environ,
@@ -115,4 +126,6 @@ def test_threads_and_processes_never_overspend(fake_server: Any, tmp_path: Path)
     assert level.spent == pytest.approx(cost, rel=1e-9)  # settled to exactly what was billed
     assert level.reserved == 0.0
     assert cost > LIMIT / 2
-    print(f"\n{made} calls in {elapsed:.1f} s; billed ${cost:.6f} of ${LIMIT}")
+    print(
+        f"\n{'postgres' if ledger.startswith('postgresql') else 'sqlite'}: {made} calls in {elapsed:.1f} s; billed ${cost:.6f} of ${LIMIT}"
+    )

@@ -22,7 +22,9 @@ def add_budgets(sub: Any) -> None:
         ),
     )
     parser.add_argument("-f", "--file", metavar="PATH", help="the budgets file (YAML or JSON)")
-    parser.add_argument("--ledger", metavar="PATH", help="the budget ledger (SQLite)")
+    parser.add_argument(
+        "--ledger", metavar="PATH|URL", help="the budget ledger: a SQLite file or a postgresql:// URL"
+    )
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument(
         "--prometheus",
@@ -33,12 +35,9 @@ def add_budgets(sub: Any) -> None:
 
 
 def run_budgets(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from genai_cost.budget import report
     from genai_cost.budget.errors import BudgetFileError
-    from genai_cost.budget.ledger import SQLiteLedger
-    from genai_cost.budget.setup import default_ledger_path
+    from genai_cost.budget.setup import default_ledger_path, open_ledger
     from genai_cost.budget.spec import load_budgets
     from genai_cost.cli import UsageError
 
@@ -55,8 +54,7 @@ def run_budgets(args: argparse.Namespace) -> int:
 
         sys.stdout.write(rules_yaml(budgets, str(path)))
         return 0
-    ledger_path = Path(args.ledger) if args.ledger else default_ledger_path(settings)
-    ledger = SQLiteLedger(ledger_path)
+    ledger = open_ledger(args.ledger or default_ledger_path(settings))
     try:
         rows = report.budget_rows(budgets, ledger)
     finally:

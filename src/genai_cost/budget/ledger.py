@@ -88,6 +88,8 @@ class Ledger(Protocol):
         """The scopes a budget has spend or reservations under in the window."""
         ...
 
+    def close(self) -> None: ...
+
 
 class SQLiteLedger:
     """The ledger in a SQLite file; one connection per process, shared by its threads under a lock."""

@@ -5,7 +5,8 @@
 
 The ledger is a SQLite file beside the usage store (``budgets.db`` in the directory of
 OTEL_INSTRUMENTATION_GENAI_COST_DB, or of the default store), shared by every process on the machine
-that uses the same path; OTEL_INSTRUMENTATION_GENAI_COST_BUDGETS_LEDGER names another file.
+that uses the same path; OTEL_INSTRUMENTATION_GENAI_COST_BUDGETS_LEDGER names another file, or a
+``postgresql://`` URL for a ledger shared by several machines (pg_ledger.py).
 """
 
 from __future__ import annotations
@@ -29,12 +30,28 @@ _lock = threading.Lock()
 _from_env: str | None = None  # the file the current guard was loaded from (None: code or nothing)
 
 
-def default_ledger_path(settings: Settings) -> Path:
+def default_ledger_path(settings: Settings) -> str | Path:
+    """Where the settings say the ledger is: a file path, or a PostgreSQL URL."""
     if settings.budgets_ledger:
+        if is_postgres_url(settings.budgets_ledger):
+            return settings.budgets_ledger
         return Path(settings.budgets_ledger).expanduser()
     from genai_cost.store.db import resolve_db_path
 
     return resolve_db_path(settings.db_path).parent / LEDGER_FILE
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_ledger(location: str | Path) -> Ledger:
+    """The ledger at ``location``: a SQLite file, or a PostgreSQL database for a ``postgresql://`` URL."""
+    if is_postgres_url(location):
+        from genai_cost.budget.pg_ledger import PostgresLedger
+
+        return PostgresLedger(str(location))
+    return SQLiteLedger(location)
 
 
 def configure_budgets(
@@ -50,8 +67,7 @@ def configure_budgets(
     guard = None
     if parsed:
         if ledger is None or isinstance(ledger, (str, Path)):
-            path = Path(ledger) if ledger is not None else default_ledger_path(Settings.from_env())
-            ledger = SQLiteLedger(path)
+            ledger = open_ledger(ledger if ledger is not None else default_ledger_path(Settings.from_env()))
         guard = Guard(parsed, ledger, ttl=ttl)
     with _lock:
         state.guard, _from_env = guard, None
@@ -70,7 +86,7 @@ def from_settings(settings: Settings) -> None:
     with _lock:
         if _from_env == path:
             return
-        ledger = SQLiteLedger(default_ledger_path(settings))
+        ledger = open_ledger(default_ledger_path(settings))
         try:
             guard = Guard(load_budgets(path), ledger)
         except BudgetFileError as exc:
