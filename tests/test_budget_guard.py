@@ -367,3 +367,41 @@ def test_embeddings_settle_to_their_input(instrumented: Any, fake_server: Any, t
     (billed,) = fake_server.ledger
     assert billed.input_tokens > 0
     assert spent("tok") == (billed.input_tokens, 0.0)  # exact: no output allowance for embeddings
+
+
+async def test_a_stream_cancelled_mid_way_keeps_its_worst_case(instrumented: Any, tmp_path: Path) -> None:
+    """The provider was generating (and bills): the cancelled stream's worst case is counted, nothing
+    stays reserved."""
+    import asyncio
+
+    import openai
+
+    from genai_cost.fakeprovider import FakeProviderServer
+
+    genai_cost.configure_budgets([{"name": "all", "limit_usd": 1}], ledger=tmp_path / "b.db")
+    with FakeProviderServer(chunk_delay=0.05) as slow:
+        client = openai.AsyncOpenAI(api_key="k", base_url=slow.openai_base_url, max_retries=0)
+        first = asyncio.Event()
+
+        async def read() -> None:
+            stream = await client.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": PROMPT}],
+                max_tokens=64,
+                stream=True,
+            )
+            async for _ in stream:
+                first.set()
+
+        task = asyncio.create_task(read())
+        await first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+    used, reserved = spent("all")
+    assert reserved == 0.0
+    floor = get_price_book().price(
+        "openai", "gpt-4o-mini", Usage(input_tokens=len(PROMPT) // 4, output_tokens=64)
+    )
+    assert floor is not None and used >= floor.total
