@@ -132,7 +132,7 @@ UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
 UNIT_USD: Final = "{USD}"
 UNIT_CALL: Final = "{call}"
-UNIT_BUDGET: Final = "1"  # a budget's own unit: USD or tokens, as the budget says
+UNIT_BUDGET: Final = "{budget_unit}"  # USD or tokens, as the budget says (an annotation: no Prometheus suffix)
 
 # Bucket boundaries the GenAI semantic conventions advise.
 TOKEN_BUCKETS: Final = (
