@@ -132,7 +132,8 @@ UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
 UNIT_USD: Final = "{USD}"
 UNIT_CALL: Final = "{call}"
-UNIT_BUDGET: Final = "{budget_unit}"  # USD or tokens, as the budget says (an annotation: no Prometheus suffix)
+# USD or tokens, as the budget says (an annotation, so Prometheus adds no unit suffix).
+UNIT_BUDGET: Final = "{budget_unit}"
 
 # Bucket boundaries the GenAI semantic conventions advise.
 TOKEN_BUCKETS: Final = (
