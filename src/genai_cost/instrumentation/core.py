@@ -169,15 +169,14 @@ class Invocation:
         duration = (time.perf_counter() if end is None else end) - self._start
         if self.reservation is not None:
             self.reservation.settle(self, info, error, incomplete)
-        end_ns = self._wall_start_ns + int(duration * 1e9)
         try:
             out = self._record(info, error, incomplete, duration)
             if records.sinks and out is not None:
-                self._emit(out, end_ns, error is not None)
+                self._emit(out, self._wall_start_ns + int(duration * 1e9), error is not None)
         except Exception:
             log_internal_error("finishing a span")
         try:
-            self.span.end(None if end is None else end_ns)
+            self.span.end(None if end is None else self._wall_start_ns + int(duration * 1e9))
         except Exception:  # a span processor of the app's that raised: not ours to re-raise
             logger.warning("genai-cost: a span processor raised while ending a span", exc_info=True)
 
