@@ -98,3 +98,25 @@ def test_a_url_opens_postgres_and_a_path_sqlite(tmp_path: Path, postgres: Postgr
     assert isinstance(open_ledger(postgres.url), PostgresLedger)
     assert isinstance(open_ledger(tmp_path / "b.db"), SQLiteLedger)
     assert isinstance(open_ledger(str(tmp_path / "b.db")), SQLiteLedger)
+
+
+def test_the_budgets_command_reads_a_postgres_ledger(
+    tmp_path: Path, postgres: PostgresServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from genai_cost import cli
+
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets:\n  - name: fleet\n    limit_usd: 2\n    window: total\n")
+    ledger = PostgresLedger(postgres.url)
+    _reset(ledger)
+    fleet = Claim("fleet", "", 0, 0, 2.0, 0.5, True)
+    outcome = ledger.reserve([fleet], 1e12)  # far in the future: still held when the command runs
+    assert outcome.ids is not None
+    ledger.settle([fleet], outcome.ids, [0.75])
+    ledger.reserve([fleet], 1e12)
+    ledger.close()
+    assert cli.main(["budgets", "--file", str(budgets), "--ledger", postgres.url, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["budget"], row["spent"], row["reserved"], row["left"]) == ("fleet", 0.75, 0.5, 0.75)
