@@ -41,6 +41,7 @@ logger = logging.getLogger("genai_cost")
 
 # Budgets counted per one of these keep their key on the metrics (bounded cardinality).
 _LOW_CARDINALITY = frozenset({"global", "feature", "model", "provider"})
+_MAX_WARNED = 10_000
 
 
 class Reservation:
@@ -180,10 +181,7 @@ class Guard:
                 gauge.set(claim.limit - level.spent - level.reserved - taken, attrs)
             if level.over and not claim.hard:
                 warned.append(claim.budget)
-                key = (claim.budget, claim.scope, claim.since)
-                if key not in self._warned:
-                    with self._lock:
-                        self._warned.add(key)
+                if self._first_warning((claim.budget, claim.scope, claim.since)):
                     logger.warning(
                         "genai-cost: budget %r%s is over its limit of %g %s in this %s window "
                         "(action: warn, calls go on)",
@@ -195,6 +193,16 @@ class Guard:
                     )
         if warned:
             invocation.span.set_attribute(sc.GENAI_COST_BUDGET_WARNED, warned)
+
+    def _first_warning(self, key: tuple[str, str, int]) -> bool:
+        """True once per budget, key and window. Bounded: per-user windows come and go."""
+        with self._lock:
+            if key in self._warned:
+                return False
+            if len(self._warned) >= _MAX_WARNED:
+                self._warned.clear()  # at worst a warning is logged again
+            self._warned.add(key)
+            return True
 
     def _refuse(self, invocation: Invocation, error: BudgetExceeded) -> None:
         try:
