@@ -23,23 +23,26 @@ from genai_cost.instrumentation.contract import Request
 CHARS_PER_TOKEN = 4
 _MAX_DEPTH = 24  # request bodies are shallow; this bounds a walk through an unexpected object
 _NO_OUTPUT = frozenset({sc.OP_EMBEDDINGS})
+_NOTHING = frozenset({type(None), bool, int, float})  # no text: the common case, answered first
 
 
 def text_chars(value: Any, depth: int = 0) -> int:
     """Characters of text (and bytes of data) in a call's arguments: strings, bytes, mappings,
     sequences and pydantic models (the SDKs' request options and typed contents)."""
-    if depth > _MAX_DEPTH:
-        return 0
     kind = type(value)
+    if kind in _NOTHING or depth > _MAX_DEPTH:
+        return 0
     if kind is str or kind is bytes or kind is bytearray:
         return len(value)
-    if kind is dict or isinstance(value, Mapping):
+    if kind is dict:
         return sum(text_chars(v, depth + 1) for v in value.values())
     if kind is list or kind is tuple:
         return sum(text_chars(v, depth + 1) for v in value)
     if isinstance(value, str):  # enums and other str subclasses
         return len(value)
-    if hasattr(kind, "model_fields") or hasattr(kind, "__fields__"):  # pydantic v2 / v1 models
+    if isinstance(value, Mapping):
+        return sum(text_chars(v, depth + 1) for v in value.values())
+    if hasattr(kind, "__pydantic_fields__") or hasattr(kind, "__fields__"):  # pydantic v2 / v1 models
         fields = getattr(value, "__dict__", None)
         if type(fields) is dict:
             return sum(text_chars(v, depth + 1) for v in fields.values())
