@@ -126,8 +126,9 @@ def test_cost_histogram_sum_equals_span_costs(wired: tuple[Otel, InMemorySpanExp
     # Sonnet 4.5: $3 input, $0.30 cache hit, $3.75 5-minute cache write, $15 output.
     one = (1_000 * 3 + 20_000 * 0.30 + 5_000 * 3.75 + 500 * 15) / M
     assert otel.metric_sum(sc.METRIC_COST, claude) == pytest.approx(3 * one, rel=1e-12)
+    cost_keys = {sc.GEN_AI_USAGE_COST_CURRENCY, sc.GEN_AI_USAGE_COST_SOURCE}
     for point in otel.metric_points(sc.METRIC_COST):
-        assert set(point.attributes) <= set(sc.METRIC_ATTRIBUTES)
+        assert cost_keys <= set(point.attributes) <= {*sc.METRIC_ATTRIBUTES, *cost_keys}
         assert point.count == 3
 
 
@@ -223,6 +224,8 @@ def test_metric_attributes_low_cardinality(otel: Otel, monkeypatch: pytest.Monke
         sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
         sc.SERVER_ADDRESS: "api.example.com",
         sc.FEATURE_NAME: "resume",
+        sc.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        sc.GEN_AI_USAGE_COST_SOURCE: "local",
     }
     # Opt-in: user and session on metrics too.
     monkeypatch.setenv(config.METRIC_USER_ATTRIBUTES, "true")

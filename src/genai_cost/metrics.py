@@ -36,8 +36,8 @@ class Instruments:
         )
         self.cost: Histogram = meter.create_histogram(
             sc.METRIC_COST,
-            unit=sc.UNIT_USD,
-            description="Cost of GenAI operations in US dollars.",
+            unit=sc.UNIT_COST,
+            description="Monetary cost of a single GenAI inference operation.",
             explicit_bucket_boundaries_advisory=list(sc.COST_BUCKETS),
         )
         self.unpriced: Counter = meter.create_counter(

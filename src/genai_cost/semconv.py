@@ -114,12 +114,15 @@ RATE_LIMITED_ERROR_TYPES: Final = "(?i).*(RateLimit|ResourceExhausted|TooManyReq
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
-METRIC_COST: Final = "gen_ai.client.cost"
+# The cost metric as the cost proposal names it (open-telemetry/semantic-conventions-genai PR #443, head
+# 80325bb): a histogram in the currency of gen_ai.usage.cost.currency, which is required on every point
+# with gen_ai.usage.cost.source. Prometheus: gen_ai_client_operation_cost_{bucket,sum,count}.
+METRIC_COST: Final = "gen_ai.client.operation.cost"
 METRIC_UNPRICED: Final = "genai_cost.client.unpriced"  # counter of calls with tokens but no price
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
-UNIT_USD: Final = "{USD}"
+UNIT_COST: Final = "{cost}"  # the proposal's unit: an annotation, the currency is an attribute
 UNIT_CALL: Final = "{call}"
 
 # Bucket boundaries the GenAI semantic conventions advise.

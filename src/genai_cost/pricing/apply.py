@@ -40,6 +40,10 @@ def apply_cost(
     return cost
 
 
+_CURRENCY = sc.GEN_AI_USAGE_COST_CURRENCY
+_SOURCE = sc.GEN_AI_USAGE_COST_SOURCE
+
+
 def record_cost(
     instruments: Instruments,
     metric_attributes: Mapping[str, Any],
@@ -48,7 +52,9 @@ def record_cost(
     cost: Cost | None,
 ) -> None:
     if cost is not None:
-        instruments.cost.record(cost.total, metric_attributes)
+        # The proposal requires the currency and the source on every point of the cost metric.
+        attributes = {**metric_attributes, _CURRENCY: cost.currency, _SOURCE: sc.COST_SOURCE_LOCAL}
+        instruments.cost.record(cost.total, attributes)
     else:
         instruments.unpriced.add(1, metric_attributes)
         get_price_book().warn_unpriced(provider, model)
