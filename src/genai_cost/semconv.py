@@ -48,6 +48,35 @@ GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
 COST_SOURCE_LOCAL: Final = "local"
 COST_CURRENCY_USD: Final = "USD"
 
+# --- compatibility attributes (opt-in per family: OTEL_INSTRUMENTATION_GENAI_COST_COMPAT) -------------
+# The same computed cost under the names other backends read, so they show it instead of re-estimating.
+COMPAT_LANGFUSE: Final = "langfuse"
+COMPAT_LOGFIRE: Final = "logfire"
+COMPAT_OPENINFERENCE: Final = "openinference"
+COMPAT_OPENLIT: Final = "openlit"
+COMPAT_FAMILIES: Final = (COMPAT_LANGFUSE, COMPAT_LOGFIRE, COMPAT_OPENINFERENCE, COMPAT_OPENLIT)
+# Langfuse: JSON objects it takes before any other cost or usage attribute (usage_details also stops its
+# generic extractor from reading gen_ai.usage.cost.amount as a usage type "cost.amount").
+LANGFUSE_COST_DETAILS: Final = "langfuse.observation.cost_details"
+LANGFUSE_USAGE_DETAILS: Final = "langfuse.observation.usage_details"
+# Langfuse's usage and cost detail keys (its names for the token kinds).
+LANGFUSE_INPUT: Final = "input"  # uncached input
+LANGFUSE_CACHE_READ: Final = "input_cached_tokens"
+LANGFUSE_CACHE_WRITE: Final = "input_cache_creation"
+LANGFUSE_OUTPUT: Final = "output"
+LANGFUSE_TOTAL: Final = "total"
+# Logfire (a genai-prices convention): USD, summed by its SQL, dashboards and alerts.
+LOGFIRE_OPERATION_COST: Final = "operation.cost"
+# OpenInference (Phoenix): USD; prompt = its input, cache read and cache write parts.
+OPENINFERENCE_COST_TOTAL: Final = "llm.cost.total"
+OPENINFERENCE_COST_PROMPT: Final = "llm.cost.prompt"
+OPENINFERENCE_COST_COMPLETION: Final = "llm.cost.completion"
+OPENINFERENCE_COST_PROMPT_INPUT: Final = "llm.cost.prompt_details.input"
+OPENINFERENCE_COST_PROMPT_CACHE_READ: Final = "llm.cost.prompt_details.cache_read"
+OPENINFERENCE_COST_PROMPT_CACHE_WRITE: Final = "llm.cost.prompt_details.cache_write"
+# OpenLIT (and dashboards built on it): USD.
+OPENLIT_USAGE_COST: Final = "gen_ai.usage.cost"
+
 # --- span attributes: our own namespace -----------------------------------------------------------
 # Parts of the cost, so a bill line can be explained without re-pricing.
 GENAI_COST_INPUT_AMOUNT: Final = "genai_cost.cost.input"
