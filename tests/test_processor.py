@@ -21,6 +21,7 @@ from genai_cost import config
 from genai_cost import semconv as sc
 from genai_cost.metrics import create_instruments
 from genai_cost.pricing.apply import apply_cost
+from genai_cost.pricing.book import get_price_book
 from genai_cost.processor import CostSpanProcessor, install
 from genai_cost.usage import Usage
 from otlp_receiver import OtlpReceiver, attributes
@@ -266,7 +267,7 @@ def test_apply_cost_shared_with_the_core(otel: Otel) -> None:
         Usage(input_tokens=1_000, output_tokens=200),
     )
     assert cost is not None
-    assert written == cost.to_attributes()
+    assert written == {**cost.to_attributes(), sc.GENAI_COST_PRICE_VERSION: get_price_book().price_version()}
     assert apply_cost(None, instruments, metric_attrs, "openai", "nope-1", Usage(input_tokens=1)) is None
     unpriced: dict[str, Any] = {}
     assert apply_cost(unpriced, instruments, metric_attrs, "openai", "nope-2", Usage(input_tokens=1)) is None
@@ -274,7 +275,7 @@ def test_apply_cost_shared_with_the_core(otel: Otel) -> None:
     assert apply_cost(written, instruments, metric_attrs, "openai", "gpt-4o-mini", Usage()) is None
     assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(cost.total)
     assert otel.metric_sum(sc.METRIC_UNPRICED) == 2
-    assert written == cost.to_attributes()
+    assert written == {**cost.to_attributes(), sc.GENAI_COST_PRICE_VERSION: get_price_book().price_version()}
 
 
 SUBPROCESS_APP = """

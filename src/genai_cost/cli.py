@@ -127,10 +127,109 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(args.database)
 
 
+# --- reprice and prices ------------------------------------------------------------------------------
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="PATH",
+        help=f"store file (default: ${config.DB_PATH}, else $XDG_DATA_HOME/genai-cost/usage.db "
+        "or ~/.local/share/genai-cost/usage.db)",
+    )
+
+
+def _prices_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prices",
+        metavar="FILE",
+        help=f"price override file to use instead of ${config.PRICES_FILE} (same format)",
+    )
+
+
+def _price_book(prices_file: str | None) -> Any:
+    """A fresh price book: the override file given, else the environment's. A bad file is a usage error."""
+    from genai_cost.pricing.book import PriceBook
+    from genai_cost.pricing.overrides import PriceOverrideError
+
+    settings = config.Settings.from_env()
+    try:
+        return PriceBook(prices_file or settings.prices_file, refresh=settings.prices_refresh)
+    except PriceOverrideError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_reprice(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "reprice",
+        help="price stored calls again with the current prices (or a new override file)",
+        description=(
+            "Prices the calls in the local store again from their stored token counts, with the price data "
+            "in use (or --prices FILE), and prints the difference by feature and model. Without --dry-run "
+            "the store is updated (cost, price version) and the run is recorded. Calls the prices do not "
+            "cover keep their stored cost; costs a provider reported are never changed."
+        ),
+    )
+    _prices_argument(parser)
+    when = parser.add_argument_group("time range (default: all time)")
+    when.add_argument("--since", metavar="WHEN", help=f"from this long ago: {SINCE_HELP}")
+    when.add_argument("--from", dest="from_", metavar="DATE", help="start: YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    when.add_argument("--to", metavar="DATE", help="end (a bare date includes that day)")
+    parser.add_argument("--dry-run", action="store_true", help="show the difference, write nothing")
+    _database_argument(parser)
+    parser.set_defaults(func=run_reprice)
+
+
+def run_reprice(args: argparse.Namespace) -> int:
+    from genai_cost.store import reprice, reprice_text
+
+    try:
+        time_range = resolve(since=args.since, days=None, from_=args.from_, to=args.to)
+    except TimeRangeError as exc:
+        raise UsageError(str(exc)) from None
+    book = _price_book(args.prices)
+    path = resolve_db_path(args.database)
+    with UsageStore.open(path, readonly=args.dry_run, create=False) as store:
+        result = reprice.plan(store, book, time_range)
+        written = None if args.dry_run else reprice.apply(store, result, time_range)
+    sys.stdout.write(f"genai-cost reprice: {path}, {time_range.describe()}; prices: {result.version}\n")
+    sys.stdout.write(reprice_text.repricing(result, dry_run=args.dry_run, written=written))
+    return EXIT_OK
+
+
+def add_prices(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "prices",
+        help="the price version in use, unpriced models and changed prices in the store",
+        description=(
+            "Shows which prices genai-cost applies (genai-prices release and override file), the versions "
+            "the stored calls were priced with, the models in the store that have no price, and the "
+            "models whose stored cost differs from what these prices give (genai-cost reprice updates them)."
+        ),
+    )
+    _prices_argument(parser)
+    _database_argument(parser)
+    parser.set_defaults(func=run_prices)
+
+
+def run_prices(args: argparse.Namespace) -> int:
+    from genai_cost.store import reprice, reprice_text
+
+    book = _price_book(args.prices)
+    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+        result = reprice.plan(store, book)
+        text = reprice_text.prices(
+            book.price_version(), result, reprice.stored_versions(store), reprice.runs(store)
+        )
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 # --- dispatch ----------------------------------------------------------------------------------------
 
 Register = Callable[["SubParsers"], None]
-COMMANDS: list[Register] = [add_report, add_demo]
+COMMANDS: list[Register] = [add_report, add_reprice, add_prices, add_demo]
 
 
 class _Parser(argparse.ArgumentParser):

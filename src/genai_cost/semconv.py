@@ -83,6 +83,9 @@ GENAI_COST_INPUT_AMOUNT: Final = "genai_cost.cost.input"
 GENAI_COST_OUTPUT_AMOUNT: Final = "genai_cost.cost.output"
 GENAI_COST_CACHE_READ_AMOUNT: Final = "genai_cost.cost.cache_read"
 GENAI_COST_CACHE_WRITE_AMOUNT: Final = "genai_cost.cost.cache_write"
+# The price data that priced the call ("genai-prices 0.2.3", "+prices.yaml@<sha256 prefix>" with an
+# override file), kept in the store so history can be re-priced and told apart (`genai-cost reprice`).
+GENAI_COST_PRICE_VERSION: Final = "genai_cost.cost.price_version"
 # True when the span has tokens but no price could be found for its model.
 GENAI_COST_UNPRICED: Final = "genai_cost.unpriced"
 # Why a span is unpriced when it is not the model: e.g. "price file invalid" (PriceBook.unpriced_reason).

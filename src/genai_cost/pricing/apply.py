@@ -71,6 +71,9 @@ def put_cost_attributes(
     why, when the book says) when no price is known."""
     if cost is not None:
         cost.put_attributes(out)
+        version = get_price_book().version
+        if version is not None:
+            out[sc.GENAI_COST_PRICE_VERSION] = version
         if compat is not None:
             try:
                 compat(out, cost, usage)
