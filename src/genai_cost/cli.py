@@ -73,6 +73,12 @@ def add_report(sub: SubParsers) -> None:
         "--wide", action="store_true", help="every column (the default table fits the terminal)"
     )
     parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="prompt-cache economics per feature and model instead: hit rate, what caching saved "
+        "(cost without cache - cost with cache, at the prices in use), cache writes never read",
+    )
+    parser.add_argument(
         "-d",
         "--database",
         metavar="PATH",
@@ -87,6 +93,8 @@ def run_report(args: argparse.Namespace) -> int:
         time_range = resolve(since=args.since, days=args.days, from_=args.from_, to=args.to)
     except TimeRangeError as exc:
         raise UsageError(str(exc)) from None
+    if args.cache:
+        return _cache_report(args, time_range)
     sections = (args.by,) if args.by else DEFAULT_SECTIONS
     if args.format == "table":
         report_table(args.database, sections, time_range, top=args.top, wide=args.wide)
@@ -96,6 +104,22 @@ def run_report(args: argparse.Namespace) -> int:
             row for by in sections for row in store.report(by, time_range, top=sections_top(by, args.top))
         ]
     sys.stdout.write(render.to_json(rows) + "\n" if args.format == "json" else render.to_csv(rows))
+    return EXIT_OK
+
+
+def _cache_report(args: argparse.Namespace, time_range: Any) -> int:
+    from genai_cost.store import cache, cache_text
+
+    book = _price_book(None)
+    path = resolve_db_path(args.database)
+    with UsageStore.open(path, readonly=True) as store:
+        rows = cache.cache_economics(store, book, time_range)
+    if args.format == "json":
+        sys.stdout.write(cache_text.to_json(rows))
+    elif args.format == "csv":
+        sys.stdout.write(cache_text.to_csv(rows))
+    else:
+        sys.stdout.write(f"genai-cost report: {path}, {time_range.describe()}\n" + cache_text.to_table(rows))
     return EXIT_OK
 
 

@@ -22,7 +22,7 @@ def _signed(value: float) -> str:
     return ("+" if value > 0 else "-") + render.money(abs(value))
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
@@ -60,7 +60,7 @@ def repricing(result: Repricing, *, dry_run: bool, written: int | None = None) -
             _signed(result.after - result.before),
         ]
     )
-    out = [_table(("feature", "model", "calls", "changed", "before", "after", "difference"), rows)]
+    out = [table(("feature", "model", "calls", "changed", "before", "after", "difference"), rows)]
     newly = sum(g.newly_priced for g in result.groups)
     kept = sum(g.no_price for g in result.groups)
     verb = "would change" if dry_run else "changed"
@@ -95,7 +95,7 @@ def _models(groups: Sequence[Group], with_costs: bool) -> str:
     else:
         rows = [[_name(g.provider), _name(g.model), f"{g.calls:,}"] for g in groups]
         headers = ("provider", "model", "calls")
-    return _table(headers, rows)
+    return table(headers, rows)
 
 
 def prices(
