@@ -35,6 +35,7 @@ TOKENS: Final = prom_metric(sc.METRIC_TOKEN_USAGE, sc.UNIT_TOKEN)
 DURATION: Final = prom_metric(sc.METRIC_OPERATION_DURATION, sc.UNIT_SECONDS)
 TTFC: Final = prom_metric(sc.METRIC_TIME_TO_FIRST_CHUNK, sc.UNIT_SECONDS)
 UNPRICED: Final = prom_metric(sc.METRIC_UNPRICED, sc.UNIT_CALL, counter=True)
+CACHE_READ_TOKENS: Final = prom_metric(sc.METRIC_CACHE_READ_TOKENS, sc.UNIT_TOKEN, counter=True)
 
 # --- labels --------------------------------------------------------------------------------------------
 JOB: Final = "job"  # the service: set by Prometheus scraping or from service.name by the collector

@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from genai_cost import config, feature
+from genai_cost import semconv as sc
 from genai_cost.cli import main
 from genai_cost.config import Settings
 from genai_cost.instrumentation.anthropic import AnthropicInstrumentor
@@ -75,11 +76,11 @@ def recorded(otel: Any, fake_server: Any, tmp_path: Path, monkeypatch: pytest.Mo
     finally:
         instrumentor.uninstrument()
         exporter.shutdown()
-    yield db, list(fake_server.ledger)
+    yield db, list(fake_server.ledger), otel
 
 
 def test_savings_equal_the_hand_computation_from_list_prices(recorded: Any) -> None:
-    db, billed = recorded
+    db, billed, _ = recorded
     resume = billed[:3]
     assert all(b.cache_read_tokens > 0 and b.cache_creation_5m_tokens > 0 for b in resume)
     with UsageStore.open(db, readonly=True) as store:
@@ -101,7 +102,7 @@ def test_savings_equal_the_hand_computation_from_list_prices(recorded: Any) -> N
 
 
 def test_report_cache_command(recorded: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    db, billed = recorded
+    db, billed, _ = recorded
     saved = sum(without_cache(b) - with_cache(b) for b in billed[:3])
     assert main(["report", "--cache", "-d", str(db)]) == 0
     out = capsys.readouterr().out
@@ -111,6 +112,22 @@ def test_report_cache_command(recorded: Any, capsys: pytest.CaptureFixture[str])
     (record_,) = json.loads(capsys.readouterr().out)
     assert record_["cache_saved_usd"] == pytest.approx(saved, rel=1e-9)
     assert record_["unread_cache_writes"] == 1
+
+
+def test_cache_read_counter_for_the_hit_rate(recorded: Any) -> None:
+    # genai_cost.client.token.cache_read (the dashboards' and the alert's numerator): every cached token,
+    # beside the input tokens of the token histogram (the denominator).
+    _, billed, otel = recorded
+    resume = {sc.FEATURE_NAME: "resume"}
+    assert otel.metric_sum(sc.METRIC_CACHE_READ_TOKENS, resume) == sum(
+        b.cache_read_tokens for b in billed[:3]
+    )
+    inputs = otel.metric_sum(sc.METRIC_TOKEN_USAGE, {**resume, sc.GEN_AI_TOKEN_TYPE: "input"})
+    assert inputs == sum(b.input_tokens + b.cache_read_tokens + b.cache_creation_tokens for b in billed[:3])
+    # No cache hit, no point: cover_letter has no cache-read series.
+    assert otel.metric_points(sc.METRIC_CACHE_READ_TOKENS) and all(
+        p.attributes.get(sc.FEATURE_NAME) == "resume" for p in otel.metric_points(sc.METRIC_CACHE_READ_TOKENS)
+    )
 
 
 def test_writes_unread_within_their_ttl(tmp_path: Path) -> None:

@@ -240,6 +240,8 @@ class Invocation:
             if request.billable:
                 if usage.input_tokens is not None:
                     instruments.token_usage.record(usage.input_tokens, {**metric_attrs, **_INPUT})
+                    if usage.cache_read_tokens:  # for the cache hit rate (a rate of 0 needs no points)
+                        instruments.cache_read.add(usage.cache_read_tokens, metric_attrs)
                 if usage.output_tokens is not None:
                     instruments.token_usage.record(usage.output_tokens, {**metric_attrs, **_OUTPUT})
                 if self.telemetry.settings.cost_enabled:
