@@ -206,6 +206,16 @@ def test_no_cost_no_compat_attributes(otel: Any) -> None:
     assert not set().union(*COMPAT_KEYS.values()) & set(span.attributes)
 
 
+def test_compat_attributes_are_not_app_tags_in_the_store(call_with: Any) -> None:
+    from genai_cost.store.exporter import span_to_row
+
+    span, _ = call_with(ALL)
+    assert COMPAT_KEYS[sc.COMPAT_LOGFIRE] <= set(span.attributes)
+    row = span_to_row(span)
+    assert row is not None and row.tags is None
+    assert set().union(*COMPAT_KEYS.values()) == set(sc.COMPAT_ATTRIBUTES)
+
+
 def test_compat_setting_from_env_and_unknown_family_warned_once(caplog: pytest.LogCaptureFixture) -> None:
     env = {config.COMPAT: " Langfuse, openlit,phoenixx,, "}
     with caplog.at_level(logging.WARNING, logger="genai_cost"):

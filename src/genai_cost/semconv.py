@@ -76,6 +76,19 @@ OPENINFERENCE_COST_PROMPT_CACHE_READ: Final = "llm.cost.prompt_details.cache_rea
 OPENINFERENCE_COST_PROMPT_CACHE_WRITE: Final = "llm.cost.prompt_details.cache_write"
 # OpenLIT (and dashboards built on it): USD.
 OPENLIT_USAGE_COST: Final = "gen_ai.usage.cost"
+# Every compatibility attribute: ours, never an app tag (the local store's tags leave them out).
+COMPAT_ATTRIBUTES: Final = (
+    LANGFUSE_COST_DETAILS,
+    LANGFUSE_USAGE_DETAILS,
+    LOGFIRE_OPERATION_COST,
+    OPENINFERENCE_COST_TOTAL,
+    OPENINFERENCE_COST_PROMPT,
+    OPENINFERENCE_COST_COMPLETION,
+    OPENINFERENCE_COST_PROMPT_INPUT,
+    OPENINFERENCE_COST_PROMPT_CACHE_READ,
+    OPENINFERENCE_COST_PROMPT_CACHE_WRITE,
+    OPENLIT_USAGE_COST,
+)
 
 # --- span attributes: our own namespace -----------------------------------------------------------
 # Parts of the cost, so a bill line can be explained without re-pricing.

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # Attributes that are ours or the conventions'; every other attribute on a GenAI span is an app tag.
 _NOT_TAG_PREFIXES = ("gen_ai.", "genai_cost.", "server.", "error.")
-_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID})
+_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID, *sc.COMPAT_ATTRIBUTES})
 # error.type values that mean a rate limit, when our flag is absent (other instrumentations' spans):
 # the same definition the recording rules and dashboards use.
 _RATE_LIMITED = re.compile(sc.RATE_LIMITED_ERROR_TYPES)
