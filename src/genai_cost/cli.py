@@ -16,7 +16,7 @@ from genai_cost.store import render
 from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db_path
 from genai_cost.store.errors import StoreError
 from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
-from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, resolve
+from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, resolve
 from genai_cost.version import __version__
 
 EXIT_OK = 0
@@ -24,6 +24,8 @@ EXIT_USAGE = 2
 
 
 if TYPE_CHECKING:
+    from genai_cost.pricing.book import PriceBook
+
     # A subcommand's register function gets this: ``sub.add_parser(...)``, then ``set_defaults(func=...)``.
     SubParsers: TypeAlias = argparse._SubParsersAction[Any]
 
@@ -107,7 +109,7 @@ def run_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cache_report(args: argparse.Namespace, time_range: Any) -> int:
+def _cache_report(args: argparse.Namespace, time_range: TimeRange) -> int:
     from genai_cost.store import cache, cache_text
 
     book = _price_book(None)
@@ -172,7 +174,7 @@ def _prices_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _price_book(prices_file: str | None) -> Any:
+def _price_book(prices_file: str | None) -> PriceBook:
     """A fresh price book: the override file given, else the environment's. A bad file is a usage error."""
     from genai_cost.pricing.book import PriceBook
     from genai_cost.pricing.overrides import PriceOverrideError
