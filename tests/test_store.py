@@ -49,8 +49,9 @@ EXPECTED_COLUMNS = [
     ("time_to_first_chunk_s", "REAL"), ("response_id", "TEXT"), ("finish_reasons", "TEXT"),
     ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
+    ("price_version", "TEXT"), ("priced_at", "TEXT"),
 ]  # fmt: skip
-ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts"]
+ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts", "m005_price_version"]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
 

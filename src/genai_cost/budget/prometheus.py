@@ -19,7 +19,8 @@ GROUP = "genai_cost_budgets"
 _DAILY = "genai_cost:budget_daily_usd"
 _MONTHLY = "genai_cost:budget_monthly_usd"
 _HEADER = """\
-# genai-cost budgets in USD for Prometheus, generated from {source} by
+# genai-cost budgets in USD for Prometheus (compared with the cost series whose
+# gen_ai_usage_cost_currency is USD), generated from {source} by
 #   genai-cost budgets --prometheus --file {source}
 # Edit the budgets file, not this one, then regenerate and reload Prometheus. The guard enforces the
 # same file before each call; these rules drive the burn alerts (80, 90, 100 %, in

@@ -29,6 +29,7 @@ from genai_cost.context import current_tags
 from genai_cost.instrumentation.contract import NO_REWRITE, Adapter, Request, ResponseInfo, Rewrite
 from genai_cost.metrics import SCOPE_NAME, Instruments, create_instruments
 from genai_cost.pricing.apply import apply_cost
+from genai_cost.pricing.compat import compat_writer
 from genai_cost.version import __version__
 
 _METRIC_TAG_KEYS = (sc.FEATURE_NAME,)
@@ -53,13 +54,14 @@ def error_type(exc: BaseException) -> str:
 class Telemetry:
     """What every wrapper closes over: tracer, instruments and settings."""
 
-    __slots__ = ("_tag_keys", "instruments", "settings", "tracer")
+    __slots__ = ("_tag_keys", "compat", "instruments", "settings", "tracer")
 
     def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.settings = settings
         self._tag_keys = _METRIC_USER_TAG_KEYS if settings.metric_user_attributes else _METRIC_TAG_KEYS
+        self.compat = compat_writer(settings.compat)  # None unless compatibility attributes are on
 
     def start(self, request: Request, rewrite: Rewrite, ctx: otel_context.Context) -> Invocation:
         """Start the span of a call made in ``ctx``."""
@@ -242,6 +244,8 @@ class Invocation:
             if request.billable:
                 if usage.input_tokens is not None:
                     instruments.token_usage.record(usage.input_tokens, {**metric_attrs, **_INPUT})
+                    if usage.cache_read_tokens:  # for the cache hit rate (a rate of 0 needs no points)
+                        instruments.cache_read.add(usage.cache_read_tokens, metric_attrs)
                 if usage.output_tokens is not None:
                     instruments.token_usage.record(usage.output_tokens, {**metric_attrs, **_OUTPUT})
                 if self.telemetry.settings.cost_enabled:
@@ -253,6 +257,7 @@ class Invocation:
                         response_model or request.model,
                         usage,
                         self._wall_start_ns / 1e9,
+                        self.telemetry.compat,
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 # Attributes that are ours or the conventions'; every other attribute on a GenAI span is an app tag.
 _NOT_TAG_PREFIXES = ("gen_ai.", "genai_cost.", "server.", "error.")
-_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID})
+_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID, *sc.COMPAT_ATTRIBUTES})
 # error.type values that mean a rate limit, when our flag is absent (other instrumentations' spans):
 # the same definition the recording rules and dashboards use.
 _RATE_LIMITED = re.compile(sc.RATE_LIMITED_ERROR_TYPES)
@@ -87,6 +87,7 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
         error_type = ErrorTypeValues.OTHER.value
     finish = attrs.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     ttfc = _float(attrs.get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
+    cost = _float(attrs.get(sc.GEN_AI_USAGE_COST_AMOUNT))
     return UsageRow(
         start_time=_format_ns(span.start_time),
         duration_s=(span.end_time - span.start_time) / 1e9 if span.end_time is not None else None,
@@ -102,7 +103,7 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
         user_id=_str(attrs.get(sc.USER_ID)),
         session_id=_str(attrs.get(sc.SESSION_ID)),
         tags=_tags(attrs),
-        cost=_float(attrs.get(sc.GEN_AI_USAGE_COST_AMOUNT)),
+        cost=cost,
         currency=_str(attrs.get(sc.GEN_AI_USAGE_COST_CURRENCY)),
         cost_source=_str(attrs.get(sc.GEN_AI_USAGE_COST_SOURCE)),
         cost_input=_float(attrs.get(sc.GENAI_COST_INPUT_AMOUNT)),
@@ -118,6 +119,8 @@ def span_to_row(span: ReadableSpan) -> UsageRow | None:
         time_to_first_chunk_s=ttfc,
         response_id=_str(attrs.get(sc.GEN_AI_RESPONSE_ID)),
         finish_reasons=json.dumps([str(r) for r in finish]) if isinstance(finish, (list, tuple)) else None,
+        price_version=_str(attrs.get(sc.GENAI_COST_PRICE_VERSION)),
+        priced_at=_format_ns(span.end_time) if cost is not None and span.end_time is not None else None,
         usage=usage,
     )
 

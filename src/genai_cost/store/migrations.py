@@ -89,6 +89,29 @@ def m003_token_parts(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE usage ADD COLUMN {column} INTEGER")
 
 
+@migration
+def m005_price_version(db: sqlite3.Connection) -> None:
+    # Which prices priced each call and when (NULL on rows written before this migration), and a log of
+    # every `genai-cost reprice` that changed the store.
+    db.execute("ALTER TABLE usage ADD COLUMN price_version TEXT")
+    db.execute("ALTER TABLE usage ADD COLUMN priced_at TEXT")
+    db.execute(
+        """
+        CREATE TABLE reprice_runs (
+            id INTEGER PRIMARY KEY,
+            run_at TEXT NOT NULL,
+            price_version TEXT NOT NULL,
+            range_start TEXT,
+            range_end TEXT,
+            calls_seen INTEGER NOT NULL,
+            calls_changed INTEGER NOT NULL,
+            cost_before REAL,
+            cost_after REAL
+        )
+        """
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
