@@ -39,7 +39,7 @@ def main(base_url: str, threads: int, go: str, name: str) -> None:
     client = openai.OpenAI(api_key="k", base_url=base_url, max_retries=0)
     print("ready", flush=True)
     while not Path(go).exists():
-        time.sleep(0.01)
+        time.sleep(0.001)
     with ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(lambda t: calls_until_refused(client, f"{name}.{t}"), range(threads)))
     print(json.dumps({"made": sum(r[0] for r in results), "refused": sum(r[1] for r in results)}), flush=True)
