@@ -120,3 +120,21 @@ def test_the_budgets_command_reads_a_postgres_ledger(
     assert cli.main(["budgets", "--file", str(budgets), "--ledger", postgres.url, "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["budget"], row["spent"], row["reserved"], row["left"]) == ("fleet", 0.75, 0.5, 0.75)
+
+
+def test_an_unreachable_postgres_fails_fast_and_is_retried_later() -> None:
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ledger = PostgresLedger(f"postgresql://genai@127.0.0.1:{port}/postgres")
+    import psycopg
+
+    with pytest.raises(psycopg.OperationalError):  # refused
+        ledger.reserve([claim(0.1)], 1000.0)
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match="unreachable"):
+        ledger.reserve([claim(0.1)], 1000.0)  # no new attempt yet
+    assert time.monotonic() - started < 0.05

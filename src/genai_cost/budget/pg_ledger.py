@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -31,6 +32,8 @@ _SCHEMA = (
     """CREATE INDEX IF NOT EXISTS genai_cost_budget_reservation_by_expiry
         ON genai_cost_budget_reservation (expires)""",
 )
+CONNECT_TIMEOUT = 3  # seconds
+RETRY_AFTER = 30.0  # seconds between connection attempts while the database is unreachable
 _SCHEMA_LOCK = 0x67656E6169  # one advisory lock key for creating the tables ("genai")
 # Both sums in one statement: one snapshot, so they agree with each other.
 _LEVEL = """SELECT
@@ -48,17 +51,26 @@ class PostgresLedger:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._pid = 0
+        self._retry_at = 0.0
 
     def _connection(self) -> Any:
         conn = self._conn
         if conn is None or conn.closed or self._pid != os.getpid():
+            # While the database is unreachable, calls go on unchecked (guard.py logs it) without each
+            # one waiting for a connection attempt: one attempt per RETRY_AFTER seconds.
+            if time.monotonic() < self._retry_at:
+                raise ConnectionError(f"budget ledger unreachable; next attempt in under {RETRY_AFTER:g} s")
             import psycopg
 
-            conn = psycopg.connect(self.conninfo, autocommit=True)
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                for statement in _SCHEMA:
-                    conn.execute(statement)
+            try:
+                conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    for statement in _SCHEMA:
+                        conn.execute(statement)
+            except Exception:
+                self._retry_at = time.monotonic() + RETRY_AFTER
+                raise
             self._conn, self._pid = conn, os.getpid()
         return conn
 
