@@ -405,3 +405,13 @@ async def test_a_stream_cancelled_mid_way_keeps_its_worst_case(instrumented: Any
         "openai", "gpt-4o-mini", Usage(input_tokens=len(PROMPT) // 4, output_tokens=64)
     )
     assert floor is not None and used >= floor.total
+
+
+def test_a_warn_budget_never_refuses_an_unpriced_model(
+    instrumented: Any, fake_server: Any, tmp_path: Path
+) -> None:
+    genai_cost.configure_budgets(
+        [{"name": "soft", "limit_usd": 1, "action": "warn"}], ledger=tmp_path / "b.db"
+    )
+    call(fake_server, "openai", "sync", model="my-finetune-xyz")
+    assert len(fake_server.ledger) == 1

@@ -129,7 +129,7 @@ class Guard:
                     prices[out_tokens] = None if cost is None else cost.total
                 price = prices[out_tokens]
                 if price is None:
-                    if budget.unpriced == "allow":
+                    if budget.unpriced == "allow" or budget.action == "warn":  # warn never refuses
                         continue
                     scope = _scope(budget, values)
                     reason = f"no price is known for model {request.model!r} (provider {request.provider!r})"

@@ -8,6 +8,7 @@
         match: {feature: resume_analysis}   # only calls whose tags / model / provider match (globs)
         action: raise                # raise (default) | warn
         unpriced: block              # USD budgets: block (default) | allow a model with no price
+                                     # (a warn budget lets it through either way, uncounted)
         default_max_output_tokens: 4096     # the output allowance of a call that sets no max
 
 Errors are ``BudgetFileError``s naming the file, the line and the field, like the price file's
