@@ -5,6 +5,7 @@
 #   - prometheus + promtool from Debian (apt). The tests start their own Prometheus on a free
 #     127.0.0.1 port with a temporary data dir; the packaged service is never used, so it is kept
 #     from starting (no node exporter either: --no-install-recommends);
+#   - postgresql (server binaries only: the budget ledger tests run initdb in a temporary directory);
 #   - Go >= 1.26 for collector/build.sh. Used as found ($GO, go on PATH, /usr/local/go/bin/go);
 #     otherwise the Go $GO_TOOLCHAIN toolchain is fetched from the Go module proxy as the module
 #     golang.org/toolchain (what GOTOOLCHAIN does; `go mod download` checks it against sum.golang.org),
@@ -52,6 +53,16 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   fi
 fi
 echo "install-deps: $(prometheus --version 2>&1 | head -n1)" >&2
+
+# --- postgresql (the budget ledger's tests start their own server in a temporary directory) ------------
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null; then
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then  # do not start the packaged cluster while installing
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt_install postgresql
+fi
 
 # --- go --------------------------------------------------------------------------------------------------
 go_version() { # "1.26.8" for a go binary, empty if it does not run

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from genai_cost import config
+from genai_cost.budget.command import add_budgets
 from genai_cost.store import render
 from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db_path
 from genai_cost.store.errors import StoreError
@@ -255,7 +256,7 @@ def run_prices(args: argparse.Namespace) -> int:
 # --- dispatch ----------------------------------------------------------------------------------------
 
 Register = Callable[["SubParsers"], None]
-COMMANDS: list[Register] = [add_report, add_reprice, add_prices, add_demo]
+COMMANDS: list[Register] = [add_report, add_budgets, add_reprice, add_prices, add_demo]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -41,6 +41,11 @@ DB_PATH: Final = PREFIX + "DB"
 # Also write the cost under other backends' names: "langfuse,logfire,openinference,openlit".
 COMPAT: Final = PREFIX + "COMPAT"
 
+# Budgets file (YAML or JSON): limits checked before each call is sent (genai_cost/budget).
+BUDGETS_FILE: Final = PREFIX + "BUDGETS_FILE"
+# The budgets' ledger (SQLite); default: budgets.db beside the usage store.
+BUDGETS_LEDGER: Final = PREFIX + "BUDGETS_LEDGER"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -139,6 +144,8 @@ class Settings:
     prices_refresh: bool = False
     db_path: str | None = None  # the local store (None: the user's data directory)
     compat: frozenset[str] = frozenset()  # compatibility attribute families (semconv.COMPAT_FAMILIES)
+    budgets_file: str | None = None
+    budgets_ledger: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -154,4 +161,6 @@ class Settings:
             prices_refresh=env_flag(PRICES_REFRESH, False, env),
             db_path=env.get(DB_PATH) or None,
             compat=_env_compat(env),
+            budgets_file=env.get(BUDGETS_FILE) or None,
+            budgets_ledger=env.get(BUDGETS_LEDGER) or None,
         )

@@ -49,7 +49,16 @@ class Totals:
 class Instruments:
     """Histograms of the GenAI conventions plus our cost histogram and unpriced counter."""
 
-    __slots__ = ("cache_read", "cost", "duration", "time_to_first_chunk", "token_usage", "unpriced")
+    __slots__ = (
+        "budget_blocked",
+        "budget_remaining",
+        "cache_read",
+        "cost",
+        "duration",
+        "time_to_first_chunk",
+        "token_usage",
+        "unpriced",
+    )
 
     def __init__(self, meter: Meter) -> None:
         self.token_usage: Histogram = meter.create_histogram(
@@ -87,6 +96,17 @@ class Instruments:
             sc.METRIC_UNPRICED,
             unit=sc.UNIT_CALL,
             description="GenAI calls that used tokens but whose model has no known price.",
+        )
+        self.budget_blocked: Counter = meter.create_counter(
+            sc.METRIC_BUDGET_BLOCKED,
+            unit=sc.UNIT_CALL,
+            description="GenAI calls refused by a budget before they were sent.",
+        )
+        # A synchronous gauge (its class is not public API yet).
+        self.budget_remaining: Any = meter.create_gauge(
+            sc.METRIC_BUDGET_REMAINING,
+            unit=sc.UNIT_BUDGET,
+            description="What a budget has left in its window (USD or tokens), as of its last call.",
         )
 
 

@@ -118,6 +118,14 @@ GENAI_COST_NOT_SENT: Final = "genai_cost.request.not_sent"
 # True when the stream was cut short by the app (break, close) before the provider finished.
 GENAI_COST_STREAM_INCOMPLETE: Final = "genai_cost.stream.incomplete"
 
+# The budget guard (genai_cost/budget): the budget that refused a call (error.type=BudgetExceeded), and
+# the budgets with action: warn that a call went over.
+GENAI_COST_BUDGET_NAME: Final = "genai_cost.budget.name"
+GENAI_COST_BUDGET_WARNED: Final = "genai_cost.budget.warned"
+# Metric attributes of the budget metrics: the budget's name and, for a budget counted per feature,
+# model or provider, the key it is counted under (per user/session/tag: left out, cardinality).
+GENAI_COST_BUDGET_SCOPE: Final = "genai_cost.budget.scope"
+
 # --- business tags (genai_cost.feature) -----------------------------------------------------------
 FEATURE_NAME: Final = "feature.name"
 USER_ID: Final = "user.id"
@@ -168,11 +176,16 @@ METRIC_UNPRICED: Final = "genai_cost.client.unpriced"  # counter of calls with t
 # token histogram's input: the conventions have no token type for it, and a third type there would be
 # counted twice by anything that sums every type. Cache hit rate = this / input tokens.
 METRIC_CACHE_READ_TOKENS: Final = "genai_cost.client.token.cache_read"
+# Budget guard: calls refused before they were sent, and what a budget has left (limit - spent - reserved).
+METRIC_BUDGET_BLOCKED: Final = "genai_cost.budget.blocked"
+METRIC_BUDGET_REMAINING: Final = "genai_cost.budget.remaining"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
 UNIT_COST: Final = "{cost}"  # the proposal's unit: an annotation, the currency is an attribute
 UNIT_CALL: Final = "{call}"
+# USD or tokens, as the budget says (an annotation, so Prometheus adds no unit suffix).
+UNIT_BUDGET: Final = "{budget_unit}"
 
 # Bucket boundaries the GenAI semantic conventions advise.
 TOKEN_BUCKETS: Final = (

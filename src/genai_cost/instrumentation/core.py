@@ -23,6 +23,7 @@ from genai_cost import records
 from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error, logger
 from genai_cost._otel_compat import suppressed
+from genai_cost.budget import state as budgets
 from genai_cost.config import Settings
 from genai_cost.context import current_tags
 from genai_cost.instrumentation.contract import NO_REWRITE, Adapter, Request, ResponseInfo, Rewrite
@@ -112,6 +113,7 @@ class Invocation:
         "done",
         "parent",
         "request",
+        "reservation",
         "rewrite",
         "sent",
         "span",
@@ -139,6 +141,7 @@ class Invocation:
         # What the provider billed, read from the response before the SDK parsed it for the app (a
         # ``.parse()`` call that then raises still counts its tokens).
         self.billed: ResponseInfo | None = None
+        self.reservation: Any = None  # what the budget guard holds for this call (budget/guard.py)
         self._metric_attrs = metric_attrs
         self._first_chunk: float | None = None
         self._wall_start_ns = time.time_ns()
@@ -166,6 +169,8 @@ class Invocation:
             return
         self.done = True
         duration = (time.perf_counter() if end is None else end) - self._start
+        if self.reservation is not None:
+            self.reservation.settle(self, info, error, incomplete)
         try:
             out = self._record(info, error, incomplete, duration)
             if records.sinks and out is not None:
@@ -294,10 +299,13 @@ def make_wrappers(adapter: Adapter, telemetry: Telemetry) -> tuple[Callable[...,
             if request is None:
                 return None
             rewrite = prepare(request, instance, args, kwargs) or NO_REWRITE
-            return start(request, rewrite, ctx)
+            invocation = start(request, rewrite, ctx)
         except Exception:
             log_internal_error("starting a span")
             return None
+        if budgets.guard is not None and request.billable:
+            budgets.guard.check(invocation, args, kwargs)  # raises BudgetExceeded: nothing is sent
+        return invocation
 
     def _failed(invocation: Invocation, exc: BaseException) -> None:
         try:
