@@ -30,7 +30,7 @@ from genai_cost import records
 from genai_cost import semconv as sc
 from genai_cost.cli import main as cli_main
 from genai_cost.store.db import UsageRow, UsageStore, format_time
-from genai_cost.store.dialect import is_postgres
+from genai_cost.store.dialect import display, is_postgres
 from genai_cost.store.targets import target_for
 from genai_cost.store.writer import StoreWriter
 from genai_cost.usage import Usage
@@ -175,7 +175,7 @@ def main() -> None:
         if fresh:
             seconds = generate(store, args.calls, now)
             print(
-                f"generated {args.calls:,} calls in {seconds:.1f} s ({args.calls / seconds:,.0f} calls/s): {where}"
+                f"generated {args.calls:,} calls in {seconds:.1f} s ({args.calls / seconds:,.0f} calls/s): {display(where)}"
             )
         count = store.count()
     if not is_postgres(where):

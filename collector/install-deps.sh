@@ -5,6 +5,7 @@
 #   - prometheus + promtool from Debian (apt). The tests start their own Prometheus on a free
 #     127.0.0.1 port with a temporary data dir; the packaged service is never used, so it is kept
 #     from starting (no node exporter either: --no-install-recommends);
+#   - postgresql (server binaries only: the budget ledger tests run initdb in a temporary directory);
 #   - Go >= 1.26 for collector/build.sh. Used as found ($GO, go on PATH, /usr/local/go/bin/go);
 #     otherwise the Go $GO_TOOLCHAIN toolchain is fetched from the Go module proxy as the module
 #     golang.org/toolchain (what GOTOOLCHAIN does; `go mod download` checks it against sum.golang.org),
@@ -53,24 +54,15 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 fi
 echo "install-deps: $(prometheus --version 2>&1 | head -n1)" >&2
 
-# --- postgresql ------------------------------------------------------------------------------------------
-# For the PostgreSQL store tests, which run their own server (initdb in a temporary directory, on a free
-# 127.0.0.1 port). The packaged cluster service is kept from starting, as Prometheus's is.
-if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-  added_pg_policy=""
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+# --- postgresql (the usage store's and budget ledger's tests start their own server in a temp dir) ------
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null; then
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then  # do not start the packaged cluster while installing
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d
-    added_pg_policy=1
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   apt_install postgresql
-  [[ -n "$added_pg_policy" ]] && $sudo rm -f /usr/sbin/policy-rc.d
-  if command -v systemctl >/dev/null && systemctl is-enabled --quiet postgresql 2>/dev/null; then
-    $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
-  fi
 fi
-echo "install-deps: $(ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1) $(
-  "$(ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -n1)" --version)" >&2
 
 # --- go --------------------------------------------------------------------------------------------------
 go_version() { # "1.26.8" for a go binary, empty if it does not run

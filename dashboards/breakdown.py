@@ -8,10 +8,12 @@ from dashboards import names as n
 from dashboards import promql as p
 from dashboards.spec import Dashboard, Panel, Row, grouped
 from genai_cost import config
+from genai_cost import semconv as sc
 
 _COST = f"{n.COST}_sum"
 _CALLS = f"{n.COST}_count"
 _TOKENS = f"{n.TOKENS}_sum"
+_CACHE_READ = n.CACHE_READ_TOKENS
 _OPERATION = (n.OPERATION, n.PROVIDER, n.MODEL, n.FEATURE)
 _TOP = 10
 
@@ -122,13 +124,28 @@ def _tokens() -> Row:
                 "bargauge",
                 "currencyUSD",
                 (grouped(f"sort_desc({per_mtok})", "usd_per_mtok", (n.MODEL,), instant=True),),
-                "Cost divided by input+output tokens. Prompt-cache hits lower it. A cache hit ratio "
-                "cannot come from metrics: gen_ai.client.token.usage has only input and output token "
-                "types; cache reads are on the spans (gen_ai.usage.cache_read.input_tokens), see the "
-                "trace link of the cost panels.",
+                "Cost divided by input+output tokens. Prompt-cache hits lower it.",
                 width=8,
             ),
+            _cache_hit_rate(),
         ),
+    )
+
+
+def _cache_hit_rate() -> Panel:
+    # Cached input tokens / all input tokens. `or ... * 0`: a model with no cache-read series (no hit
+    # yet) shows 0, not nothing; `> 0`: no input in the interval, no rate (not NaN).
+    by = (n.MODEL,)
+    inputs = p.rate(_TOKENS, by, f'{n.TOKEN_TYPE}="{sc.TOKEN_TYPE_INPUT}"')
+    expr = f"({p.rate(_CACHE_READ, by)} or {inputs} * 0) / ({inputs} > 0)"
+    return Panel(
+        "Prompt cache hit rate by model",
+        "timeseries",
+        "percentunit",
+        (grouped(expr, "ratio", by),),
+        "Share of input tokens served from the provider's prompt cache. A drop means cached prompts "
+        "stopped matching (alert GenAICostCacheHitRateDrop); `genai-cost report --cache` shows what "
+        "caching saved per feature and model.",
     )
 
 

@@ -1,7 +1,7 @@
 """Prometheus names of our metrics and labels, derived from genai_cost.semconv.
 
 The collector's `prometheus` exporter and the SDK's Prometheus exporter translate OpenTelemetry names
-the same way: dots become underscores, a unit in braces (`{token}`, `{USD}`) adds no suffix, `s` adds
+the same way: dots become underscores, a unit in braces (`{token}`, `{cost}`) adds no suffix, `s` adds
 `_seconds`, a monotonic counter gets `_total`. Deriving the names here keeps the dashboards in step
 with semconv.py instead of repeating its strings.
 """
@@ -30,11 +30,12 @@ def prom_metric(name: str, unit: str, *, counter: bool = False) -> str:
 
 
 # --- metrics (histograms: add _bucket / _sum / _count) ------------------------------------------------
-COST: Final = prom_metric(sc.METRIC_COST, sc.UNIT_USD)
+COST: Final = prom_metric(sc.METRIC_COST, sc.UNIT_COST)
 TOKENS: Final = prom_metric(sc.METRIC_TOKEN_USAGE, sc.UNIT_TOKEN)
 DURATION: Final = prom_metric(sc.METRIC_OPERATION_DURATION, sc.UNIT_SECONDS)
 TTFC: Final = prom_metric(sc.METRIC_TIME_TO_FIRST_CHUNK, sc.UNIT_SECONDS)
 UNPRICED: Final = prom_metric(sc.METRIC_UNPRICED, sc.UNIT_CALL, counter=True)
+CACHE_READ_TOKENS: Final = prom_metric(sc.METRIC_CACHE_READ_TOKENS, sc.UNIT_TOKEN, counter=True)
 
 # --- labels --------------------------------------------------------------------------------------------
 JOB: Final = "job"  # the service: set by Prometheus scraping or from service.name by the collector

@@ -49,4 +49,5 @@ rm -rf .venv/oldest-sdks
 .venv/bin/python -m pip install -q --no-deps --target .venv/oldest-sdks -r tests/requirements.oldest.txt
 PYTHONPATH=.venv/oldest-sdks .venv/bin/python -m pytest -q -p no:cacheprovider \
   tests/test_openai.py tests/test_anthropic.py tests/test_groq.py tests/test_google_genai.py tests/test_context.py \
-  tests/test_streams.py tests/test_stream_contract.py tests/test_hardening.py tests/test_patching.py
+  tests/test_streams.py tests/test_stream_contract.py tests/test_hardening.py tests/test_patching.py \
+  tests/test_budget_guard.py

@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import stack
 from genai_cost import semconv as sc
 from genai_cost.metrics import SCOPE_NAME, create_instruments
+from genai_cost.pricing.apply import record_cost
+from genai_cost.usage import Cost
 
 SERVICE = "genai-cost-collector-test"
 INSTANCE = "replica-1"
@@ -123,13 +125,13 @@ def stack_with_data(collector_binary: Path) -> Iterator[tuple[str, stack.Collect
                 lambda: (
                     [
                         r
-                        for r in stack.prom_query(prom_url, "gen_ai_client_cost_count")
+                        for r in stack.prom_query(prom_url, "gen_ai_client_operation_cost_count")
                         if float(r["value"][1]) == len(COSTS)
                     ]
                     or None
                 ),
                 stack.START_TIMEOUT_S,
-                f"gen_ai_client_cost_count == {len(COSTS)} in Prometheus (collector log: {ports.log})",
+                f"gen_ai_client_operation_cost_count == {len(COSTS)} in Prometheus (collector log: {ports.log})",
             )
             stack.wait_for_series(prom_url, "genai_cost_client_unpriced_total")
             yield prom_url, ports
@@ -156,7 +158,7 @@ def _send_metrics(endpoint: str) -> MeterProvider:
         ):
             # Inside a sampled span, as the instrumentation records: the SDK attaches an exemplar.
             with TRACER.start_as_current_span(f"{sc.OP_CHAT} {MODEL}") as span:
-                instruments.cost.record(cost, BASE_ATTRS)
+                record_cost(instruments, BASE_ATTRS, "openai", MODEL, Cost(cost))
                 TRACE_IDS.add(format(span.get_span_context().trace_id, "032x"))
             instruments.token_usage.record(input_tokens, {**BASE_ATTRS, sc.GEN_AI_TOKEN_TYPE: "input"})
             instruments.token_usage.record(output_tokens, {**BASE_ATTRS, sc.GEN_AI_TOKEN_TYPE: "output"})
@@ -203,13 +205,18 @@ def _app_labels(series: dict[str, Any]) -> dict[str, str]:
 
 def test_cost_histogram_names_labels_and_values(stack_with_data: tuple[str, Any]) -> None:
     prom_url, _ = stack_with_data
-    total = _one(prom_url, "gen_ai_client_cost_sum")
-    assert total["metric"]["__name__"] == "gen_ai_client_cost_sum"
-    assert _app_labels(total) == EXPECTED_LABELS
+    total = _one(prom_url, "gen_ai_client_operation_cost_sum")
+    assert total["metric"]["__name__"] == "gen_ai_client_operation_cost_sum"
+    # The proposal's required attributes, as Prometheus labels.
+    cost_labels = {"gen_ai_usage_cost_currency": "USD", "gen_ai_usage_cost_source": "local"}
+    assert _app_labels(total) == {**EXPECTED_LABELS, **cost_labels}
     assert total["metric"]["otel_scope_name"] == SCOPE_NAME
     assert math.isclose(_value(total), sum(COSTS), rel_tol=1e-9)
-    assert _value(_one(prom_url, "gen_ai_client_cost_count")) == len(COSTS)
-    buckets = {r["metric"]["le"]: _value(r) for r in stack.prom_query(prom_url, "gen_ai_client_cost_bucket")}
+    assert _value(_one(prom_url, "gen_ai_client_operation_cost_count")) == len(COSTS)
+    buckets = {
+        r["metric"]["le"]: _value(r)
+        for r in stack.prom_query(prom_url, "gen_ai_client_operation_cost_bucket")
+    }
     # 0.0012 and 0.0034 both fall in (0.001, 0.005]: the advised boundaries reached Prometheus.
     assert buckets["0.001"] == 0
     assert buckets["0.005"] == 2
@@ -226,11 +233,15 @@ def test_cost_exemplars_link_to_traces(stack_with_data: tuple[str, Any]) -> None
         result = stack.prom_api(
             prom_url,
             "/api/v1/query_exemplars",
-            {"query": "gen_ai_client_cost_bucket", "start": f"{now - 600:.0f}", "end": f"{now + 60:.0f}"},
+            {
+                "query": "gen_ai_client_operation_cost_bucket",
+                "start": f"{now - 600:.0f}",
+                "end": f"{now + 60:.0f}",
+            },
         )
         return {ex["labels"]["trace_id"] for series in result for ex in series["exemplars"]}
 
-    seen = stack.wait_for(lambda: trace_ids() or None, 10, "exemplars on gen_ai_client_cost_bucket")
+    seen = stack.wait_for(lambda: trace_ids() or None, 10, "exemplars on gen_ai_client_operation_cost_bucket")
     # The SDK keeps the last exemplar per bucket: both costs share a bucket, so the second call's trace.
     assert seen <= TRACE_IDS
 
@@ -281,7 +292,7 @@ def test_resource_attributes_go_to_target_info_not_every_series(stack_with_data:
     assert info["metric"]["job"] == SERVICE
     assert info["metric"]["instance"] == INSTANCE
     assert info["metric"]["telemetry_sdk_language"] == "python"
-    cost = _one(prom_url, "gen_ai_client_cost_sum")
+    cost = _one(prom_url, "gen_ai_client_operation_cost_sum")
     assert "telemetry_sdk_language" not in cost["metric"]
 
 

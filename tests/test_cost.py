@@ -66,6 +66,43 @@ def test_span_cost_matches_list_price(otel: Any, fake_server: Any) -> None:
     assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(expected, rel=1e-9)
 
 
+def test_cost_metric_is_shaped_as_the_proposal_says(otel: Any, fake_server: Any) -> None:
+    # semantic-conventions-genai PR #443 (head 80325bb), model/gen-ai/metrics.yaml: a histogram named
+    # gen_ai.client.operation.cost, unit {cost}, with the currency and the source required on it.
+    instrumentor = _instrument(otel.tracer_provider, otel.meter_provider)
+    try:
+        client = openai.OpenAI(api_key="k", base_url=fake_server.openai_base_url, max_retries=0)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+        fake_server.fail_next(status=404)
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        instrumentor.uninstrument()
+    metrics = [
+        metric
+        for rm in otel.metrics.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+        if metric.name == "gen_ai.client.operation.cost"
+    ]
+    (metric,) = metrics
+    assert metric.unit == "{cost}"
+    assert type(metric.data).__name__ == "Histogram"
+    (point,) = metric.data.data_points
+    (billed,) = [b for b in fake_server.ledger if b.output_tokens]
+    assert point.sum == pytest.approx(
+        list_price("gpt-4o-mini", billed.input_tokens, billed.cache_read_tokens, billed.output_tokens)
+    )
+    assert point.attributes["gen_ai.usage.cost.currency"] == "USD"
+    assert point.attributes["gen_ai.usage.cost.source"] == "local"
+    assert point.attributes["gen_ai.operation.name"] == "chat"
+    assert point.attributes["gen_ai.provider.name"] == "openai"
+    # Not on the other metrics: the duration of both calls has no currency.
+    durations = otel.metric_points(sc.METRIC_OPERATION_DURATION)
+    assert sum(p.count for p in durations) == 2
+    assert all(sc.GEN_AI_USAGE_COST_CURRENCY not in p.attributes for p in durations)
+
+
 def test_unpriced_model_keeps_tokens_and_is_counted(otel: Any, fake_server: Any) -> None:
     instrumentor = _instrument(otel.tracer_provider, otel.meter_provider)
     try:

@@ -21,6 +21,7 @@ from genai_cost import config
 from genai_cost import semconv as sc
 from genai_cost.metrics import create_instruments
 from genai_cost.pricing.apply import apply_cost
+from genai_cost.pricing.book import get_price_book
 from genai_cost.processor import CostSpanProcessor, install
 from genai_cost.usage import Usage
 from otlp_receiver import OtlpReceiver, attributes
@@ -126,8 +127,9 @@ def test_cost_histogram_sum_equals_span_costs(wired: tuple[Otel, InMemorySpanExp
     # Sonnet 4.5: $3 input, $0.30 cache hit, $3.75 5-minute cache write, $15 output.
     one = (1_000 * 3 + 20_000 * 0.30 + 5_000 * 3.75 + 500 * 15) / M
     assert otel.metric_sum(sc.METRIC_COST, claude) == pytest.approx(3 * one, rel=1e-12)
+    cost_keys = {sc.GEN_AI_USAGE_COST_CURRENCY, sc.GEN_AI_USAGE_COST_SOURCE}
     for point in otel.metric_points(sc.METRIC_COST):
-        assert set(point.attributes) <= set(sc.METRIC_ATTRIBUTES)
+        assert cost_keys <= set(point.attributes) <= {*sc.METRIC_ATTRIBUTES, *cost_keys}
         assert point.count == 3
 
 
@@ -223,6 +225,8 @@ def test_metric_attributes_low_cardinality(otel: Otel, monkeypatch: pytest.Monke
         sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
         sc.SERVER_ADDRESS: "api.example.com",
         sc.FEATURE_NAME: "resume",
+        sc.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        sc.GEN_AI_USAGE_COST_SOURCE: "local",
     }
     # Opt-in: user and session on metrics too.
     monkeypatch.setenv(config.METRIC_USER_ATTRIBUTES, "true")
@@ -263,7 +267,7 @@ def test_apply_cost_shared_with_the_core(otel: Otel) -> None:
         Usage(input_tokens=1_000, output_tokens=200),
     )
     assert cost is not None
-    assert written == cost.to_attributes()
+    assert written == {**cost.to_attributes(), sc.GENAI_COST_PRICE_VERSION: get_price_book().price_version()}
     assert apply_cost(None, instruments, metric_attrs, "openai", "nope-1", Usage(input_tokens=1)) is None
     unpriced: dict[str, Any] = {}
     assert apply_cost(unpriced, instruments, metric_attrs, "openai", "nope-2", Usage(input_tokens=1)) is None
@@ -271,7 +275,7 @@ def test_apply_cost_shared_with_the_core(otel: Otel) -> None:
     assert apply_cost(written, instruments, metric_attrs, "openai", "gpt-4o-mini", Usage()) is None
     assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(cost.total)
     assert otel.metric_sum(sc.METRIC_UNPRICED) == 2
-    assert written == cost.to_attributes()
+    assert written == {**cost.to_attributes(), sc.GENAI_COST_PRICE_VERSION: get_price_book().price_version()}
 
 
 SUBPROCESS_APP = """

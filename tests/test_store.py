@@ -51,6 +51,7 @@ EXPECTED_COLUMNS = [
     ("time_to_first_chunk_s", "REAL"), ("response_id", "TEXT"), ("finish_reasons", "TEXT"),
     ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
+    ("price_version", "TEXT"), ("priced_at", "TEXT"),
 ]  # fmt: skip
 ALL_MIGRATIONS = [
     "m001_usage",
@@ -58,6 +59,7 @@ ALL_MIGRATIONS = [
     "m003_token_parts",
     "m004_unsampled_calls",
     "m004_hourly_rollups",
+    "m005_price_version",
 ]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 

@@ -10,10 +10,22 @@ from typing import TYPE_CHECKING, Any
 from genai_cost.version import __version__
 
 if TYPE_CHECKING:
+    from genai_cost.budget.errors import BudgetExceeded
+    from genai_cost.budget.setup import configure_budgets
+    from genai_cost.budget.spec import Budget
     from genai_cost.context import current_tags, feature, with_current_context
     from genai_cost.processor import CostSpanProcessor
 
-__all__ = ["CostSpanProcessor", "__version__", "current_tags", "feature", "with_current_context"]
+__all__ = [
+    "Budget",
+    "BudgetExceeded",
+    "CostSpanProcessor",
+    "__version__",
+    "configure_budgets",
+    "current_tags",
+    "feature",
+    "with_current_context",
+]
 
 # Imported on first use: `genai-cost report` and the store need no OpenTelemetry, and the processor
 # pulls in pricing.
@@ -22,6 +34,9 @@ _LAZY = {
     "current_tags": "genai_cost.context",
     "with_current_context": "genai_cost.context",
     "CostSpanProcessor": "genai_cost.processor",
+    "BudgetExceeded": "genai_cost.budget.errors",
+    "Budget": "genai_cost.budget.spec",
+    "configure_budgets": "genai_cost.budget.setup",
 }
 
 

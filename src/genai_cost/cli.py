@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from genai_cost import config
+from genai_cost.budget.command import add_budgets
 from genai_cost.store import render
-from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db
+from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db, resolve_db_path
 from genai_cost.store.errors import StoreError
 from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
-from genai_cost.store.timerange import SINCE_HELP, TimeRangeError, parse_since, resolve
+from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, parse_since, resolve
 from genai_cost.version import __version__
 
 EXIT_OK = 0
@@ -25,6 +26,8 @@ EXIT_USAGE = 2
 
 
 if TYPE_CHECKING:
+    from genai_cost.pricing.book import PriceBook
+
     # A subcommand's register function gets this: ``sub.add_parser(...)``, then ``set_defaults(func=...)``.
     SubParsers: TypeAlias = argparse._SubParsersAction[Any]
 
@@ -74,6 +77,12 @@ def add_report(sub: SubParsers) -> None:
         "--wide", action="store_true", help="every column (the default table fits the terminal)"
     )
     parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="prompt-cache economics per feature and model instead: hit rate, what caching saved "
+        "(cost without cache - cost with cache, at the prices in use), cache writes never read",
+    )
+    parser.add_argument(
         "-d",
         "--database",
         metavar="PATH_OR_URL",
@@ -88,6 +97,8 @@ def run_report(args: argparse.Namespace) -> int:
         time_range = resolve(since=args.since, days=args.days, from_=args.from_, to=args.to)
     except TimeRangeError as exc:
         raise UsageError(str(exc)) from None
+    if args.cache:
+        return _cache_report(args, time_range)
     sections = (args.by,) if args.by else DEFAULT_SECTIONS
     if args.format == "table":
         report_table(args.database, sections, time_range, top=args.top, wide=args.wide)
@@ -97,6 +108,22 @@ def run_report(args: argparse.Namespace) -> int:
             row for by in sections for row in store.report(by, time_range, top=sections_top(by, args.top))
         ]
     sys.stdout.write(render.to_json(rows) + "\n" if args.format == "json" else render.to_csv(rows))
+    return EXIT_OK
+
+
+def _cache_report(args: argparse.Namespace, time_range: TimeRange) -> int:
+    from genai_cost.store import cache, cache_text
+
+    book = _price_book(None)
+    path = resolve_db_path(args.database)
+    with UsageStore.open(path, readonly=True) as store:
+        rows = cache.cache_economics(store, book, time_range)
+    if args.format == "json":
+        sys.stdout.write(cache_text.to_json(rows))
+    elif args.format == "csv":
+        sys.stdout.write(cache_text.to_csv(rows))
+    else:
+        sys.stdout.write(f"genai-cost report: {path}, {time_range.describe()}\n" + cache_text.to_table(rows))
     return EXIT_OK
 
 
@@ -178,10 +205,109 @@ def _demo(args: argparse.Namespace) -> int:
     return demo.main(args.database)
 
 
+# --- reprice and prices ------------------------------------------------------------------------------
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="PATH",
+        help=f"store file (default: ${config.DB_PATH}, else $XDG_DATA_HOME/genai-cost/usage.db "
+        "or ~/.local/share/genai-cost/usage.db)",
+    )
+
+
+def _prices_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prices",
+        metavar="FILE",
+        help=f"price override file to use instead of ${config.PRICES_FILE} (same format)",
+    )
+
+
+def _price_book(prices_file: str | None) -> PriceBook:
+    """A fresh price book: the override file given, else the environment's. A bad file is a usage error."""
+    from genai_cost.pricing.book import PriceBook
+    from genai_cost.pricing.overrides import PriceOverrideError
+
+    settings = config.Settings.from_env()
+    try:
+        return PriceBook(prices_file or settings.prices_file, refresh=settings.prices_refresh)
+    except PriceOverrideError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_reprice(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "reprice",
+        help="price stored calls again with the current prices (or a new override file)",
+        description=(
+            "Prices the calls in the local store again from their stored token counts, with the price data "
+            "in use (or --prices FILE), and prints the difference by feature and model. Without --dry-run "
+            "the store is updated (cost, price version) and the run is recorded. Calls the prices do not "
+            "cover keep their stored cost; costs a provider reported are never changed."
+        ),
+    )
+    _prices_argument(parser)
+    when = parser.add_argument_group("time range (default: all time)")
+    when.add_argument("--since", metavar="WHEN", help=f"from this long ago: {SINCE_HELP}")
+    when.add_argument("--from", dest="from_", metavar="DATE", help="start: YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    when.add_argument("--to", metavar="DATE", help="end (a bare date includes that day)")
+    parser.add_argument("--dry-run", action="store_true", help="show the difference, write nothing")
+    _database_argument(parser)
+    parser.set_defaults(func=run_reprice)
+
+
+def run_reprice(args: argparse.Namespace) -> int:
+    from genai_cost.store import reprice, reprice_text
+
+    try:
+        time_range = resolve(since=args.since, days=None, from_=args.from_, to=args.to)
+    except TimeRangeError as exc:
+        raise UsageError(str(exc)) from None
+    book = _price_book(args.prices)
+    path = resolve_db_path(args.database)
+    with UsageStore.open(path, readonly=args.dry_run, create=False) as store:
+        result = reprice.plan(store, book, time_range)
+        written = None if args.dry_run else reprice.apply(store, result, time_range)
+    sys.stdout.write(f"genai-cost reprice: {path}, {time_range.describe()}; prices: {result.version}\n")
+    sys.stdout.write(reprice_text.repricing(result, dry_run=args.dry_run, written=written))
+    return EXIT_OK
+
+
+def add_prices(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "prices",
+        help="the price version in use, unpriced models and changed prices in the store",
+        description=(
+            "Shows which prices genai-cost applies (genai-prices release and override file), the versions "
+            "the stored calls were priced with, the models in the store that have no price, and the "
+            "models whose stored cost differs from what these prices give (genai-cost reprice updates them)."
+        ),
+    )
+    _prices_argument(parser)
+    _database_argument(parser)
+    parser.set_defaults(func=run_prices)
+
+
+def run_prices(args: argparse.Namespace) -> int:
+    from genai_cost.store import reprice, reprice_text
+
+    book = _price_book(args.prices)
+    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+        result = reprice.plan(store, book)
+        text = reprice_text.prices(
+            book.price_version(), result, reprice.stored_versions(store), reprice.runs(store)
+        )
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 # --- dispatch ----------------------------------------------------------------------------------------
 
 Register = Callable[["SubParsers"], None]
-COMMANDS: list[Register] = [add_report, add_prune, add_demo]
+COMMANDS: list[Register] = [add_report, add_prune, add_budgets, add_reprice, add_prices, add_demo]
 
 
 class _Parser(argparse.ArgumentParser):

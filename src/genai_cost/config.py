@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from genai_cost import semconv as sc
+
 logger = logging.getLogger("genai_cost")
 
 PREFIX: Final = "OTEL_INSTRUMENTATION_GENAI_COST_"
@@ -40,6 +42,13 @@ DB_PATH: Final = PREFIX + "DB"
 # (and counted). About 2 KB each.
 DB_BUFFER: Final = PREFIX + "DB_BUFFER"
 DEFAULT_DB_BUFFER: Final = 20_000
+# Also write the cost under other backends' names: "langfuse,logfire,openinference,openlit".
+COMPAT: Final = PREFIX + "COMPAT"
+
+# Budgets file (YAML or JSON): limits checked before each call is sent (genai_cost/budget).
+BUDGETS_FILE: Final = PREFIX + "BUDGETS_FILE"
+# The budgets' ledger (SQLite); default: budgets.db beside the usage store.
+BUDGETS_LEDGER: Final = PREFIX + "BUDGETS_LEDGER"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -119,6 +128,29 @@ def _env_provider_hosts(environ: Mapping[str, str]) -> dict[str, str]:
         return {}
 
 
+def parse_compat(raw: str | None) -> tuple[frozenset[str], list[str]]:
+    """The known compatibility families named in ``raw`` (comma separated, any case), and the unknown
+    names."""
+    known: set[str] = set()
+    unknown: list[str] = []
+    for item in (raw or "").split(","):
+        name = item.strip().lower()
+        if name in sc.COMPAT_FAMILIES:
+            known.add(name)
+        elif name:
+            unknown.append(item.strip())
+    return frozenset(known), unknown
+
+
+def _env_compat(environ: Mapping[str, str]) -> frozenset[str]:
+    families, unknown = parse_compat(environ.get(COMPAT))
+    for name in unknown:
+        _warn_once(
+            f"genai-cost: {COMPAT}: unknown family {name!r} ignored (known: {', '.join(sc.COMPAT_FAMILIES)})"
+        )
+    return families
+
+
 @dataclass(slots=True)
 class Settings:
     metric_user_attributes: bool = False
@@ -131,6 +163,9 @@ class Settings:
     prices_refresh: bool = False
     db_path: str | None = None  # the local store (None: the user's data directory)
     store_buffer: int = DEFAULT_DB_BUFFER  # calls held in memory while the store is unavailable
+    compat: frozenset[str] = frozenset()  # compatibility attribute families (semconv.COMPAT_FAMILIES)
+    budgets_file: str | None = None
+    budgets_ledger: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -146,4 +181,7 @@ class Settings:
             prices_refresh=env_flag(PRICES_REFRESH, False, env),
             db_path=env.get(DB_PATH) or None,
             store_buffer=env_count(DB_BUFFER, DEFAULT_DB_BUFFER, env),
+            compat=_env_compat(env),
+            budgets_file=env.get(BUDGETS_FILE) or None,
+            budgets_ledger=env.get(BUDGETS_LEDGER) or None,
         )

@@ -36,6 +36,7 @@ from genai_cost.config import Settings
 from genai_cost.metrics import SCOPE_NAME, create_instruments
 from genai_cost.pricing import get_price_book
 from genai_cost.pricing.apply import put_cost_attributes, record_cost
+from genai_cost.pricing.compat import Writer, compat_writer
 from genai_cost.usage import Cost, Usage
 
 logger = logging.getLogger("genai_cost")
@@ -47,9 +48,9 @@ MODEL_CALL_OPERATIONS = frozenset(
 )
 
 
-def _span_attributes(cost: Cost | None) -> dict[str, Any]:
+def _span_attributes(cost: Cost | None, usage: Usage, compat: Writer | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    put_cost_attributes(out, cost)
+    put_cost_attributes(out, cost, usage, compat)
     return out
 
 
@@ -62,6 +63,7 @@ class CostSpanProcessor(SpanProcessor):
         self._metric_keys: tuple[str, ...] = sc.METRIC_ATTRIBUTES
         if settings.metric_user_attributes:
             self._metric_keys = (*sc.METRIC_ATTRIBUTES, sc.USER_ID, sc.SESSION_ID)
+        self._compat = compat_writer(settings.compat)
         get_price_book()  # loads the override file now (a malformed one is logged here, once)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -96,7 +98,7 @@ class CostSpanProcessor(SpanProcessor):
         model = str(model) if model else None
         when = span.start_time / 1e9 if span.start_time else None
         cost = get_price_book().price(provider, model, usage, when) if model else None
-        written = _otel_compat.write_attributes(span, _span_attributes(cost))
+        written = _otel_compat.write_attributes(span, _span_attributes(cost, usage, self._compat))
         if ending and not written:
             return  # on_end tries again and records the metric there
         metric_attributes = {key: attrs[key] for key in self._metric_keys if key in attrs}

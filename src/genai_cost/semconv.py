@@ -48,12 +48,57 @@ GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
 COST_SOURCE_LOCAL: Final = "local"
 COST_CURRENCY_USD: Final = "USD"
 
+# --- compatibility attributes (opt-in per family: OTEL_INSTRUMENTATION_GENAI_COST_COMPAT) -------------
+# The same computed cost under the names other backends read, so they show it instead of re-estimating.
+COMPAT_LANGFUSE: Final = "langfuse"
+COMPAT_LOGFIRE: Final = "logfire"
+COMPAT_OPENINFERENCE: Final = "openinference"
+COMPAT_OPENLIT: Final = "openlit"
+COMPAT_FAMILIES: Final = (COMPAT_LANGFUSE, COMPAT_LOGFIRE, COMPAT_OPENINFERENCE, COMPAT_OPENLIT)
+# Langfuse: JSON objects it takes before any other cost or usage attribute (usage_details also stops its
+# generic extractor from reading gen_ai.usage.cost.amount as a usage type "cost.amount").
+LANGFUSE_COST_DETAILS: Final = "langfuse.observation.cost_details"
+LANGFUSE_USAGE_DETAILS: Final = "langfuse.observation.usage_details"
+# Langfuse's usage and cost detail keys (its names for the token kinds).
+LANGFUSE_INPUT: Final = "input"  # uncached input
+LANGFUSE_CACHE_READ: Final = "input_cached_tokens"
+LANGFUSE_CACHE_WRITE: Final = "input_cache_creation"
+LANGFUSE_OUTPUT: Final = "output"
+LANGFUSE_TOTAL: Final = "total"
+# Logfire (a genai-prices convention): USD, summed by its SQL, dashboards and alerts.
+LOGFIRE_OPERATION_COST: Final = "operation.cost"
+# OpenInference (Phoenix): USD; prompt = its input, cache read and cache write parts.
+OPENINFERENCE_COST_TOTAL: Final = "llm.cost.total"
+OPENINFERENCE_COST_PROMPT: Final = "llm.cost.prompt"
+OPENINFERENCE_COST_COMPLETION: Final = "llm.cost.completion"
+OPENINFERENCE_COST_PROMPT_INPUT: Final = "llm.cost.prompt_details.input"
+OPENINFERENCE_COST_PROMPT_CACHE_READ: Final = "llm.cost.prompt_details.cache_read"
+OPENINFERENCE_COST_PROMPT_CACHE_WRITE: Final = "llm.cost.prompt_details.cache_write"
+# OpenLIT (and dashboards built on it): USD.
+OPENLIT_USAGE_COST: Final = "gen_ai.usage.cost"
+# Every compatibility attribute: ours, never an app tag (the local store's tags leave them out).
+COMPAT_ATTRIBUTES: Final = (
+    LANGFUSE_COST_DETAILS,
+    LANGFUSE_USAGE_DETAILS,
+    LOGFIRE_OPERATION_COST,
+    OPENINFERENCE_COST_TOTAL,
+    OPENINFERENCE_COST_PROMPT,
+    OPENINFERENCE_COST_COMPLETION,
+    OPENINFERENCE_COST_PROMPT_INPUT,
+    OPENINFERENCE_COST_PROMPT_CACHE_READ,
+    OPENINFERENCE_COST_PROMPT_CACHE_WRITE,
+    OPENLIT_USAGE_COST,
+)
+
 # --- span attributes: our own namespace -----------------------------------------------------------
 # Parts of the cost, so a bill line can be explained without re-pricing.
 GENAI_COST_INPUT_AMOUNT: Final = "genai_cost.cost.input"
 GENAI_COST_OUTPUT_AMOUNT: Final = "genai_cost.cost.output"
 GENAI_COST_CACHE_READ_AMOUNT: Final = "genai_cost.cost.cache_read"
 GENAI_COST_CACHE_WRITE_AMOUNT: Final = "genai_cost.cost.cache_write"
+# The price data that priced the call ("genai-prices 0.2.3", "+prices.yaml@<sha256 prefix>" with an
+# override file), kept in the store so history can be re-priced and told apart (`genai-cost reprice`).
+GENAI_COST_PRICE_VERSION: Final = "genai_cost.cost.price_version"
 # True when the span has tokens but no price could be found for its model.
 GENAI_COST_UNPRICED: Final = "genai_cost.unpriced"
 # Why a span is unpriced when it is not the model: e.g. "price file invalid" (PriceBook.unpriced_reason).
@@ -72,6 +117,14 @@ GENAI_COST_TOOL_USE_PROMPT_TOKENS: Final = "genai_cost.usage.tool_use_prompt.inp
 GENAI_COST_NOT_SENT: Final = "genai_cost.request.not_sent"
 # True when the stream was cut short by the app (break, close) before the provider finished.
 GENAI_COST_STREAM_INCOMPLETE: Final = "genai_cost.stream.incomplete"
+
+# The budget guard (genai_cost/budget): the budget that refused a call (error.type=BudgetExceeded), and
+# the budgets with action: warn that a call went over.
+GENAI_COST_BUDGET_NAME: Final = "genai_cost.budget.name"
+GENAI_COST_BUDGET_WARNED: Final = "genai_cost.budget.warned"
+# Metric attributes of the budget metrics: the budget's name and, for a budget counted per feature,
+# model or provider, the key it is counted under (per user/session/tag: left out, cardinality).
+GENAI_COST_BUDGET_SCOPE: Final = "genai_cost.budget.scope"
 
 # --- business tags (genai_cost.feature) -----------------------------------------------------------
 FEATURE_NAME: Final = "feature.name"
@@ -114,13 +167,25 @@ RATE_LIMITED_ERROR_TYPES: Final = "(?i).*(RateLimit|ResourceExhausted|TooManyReq
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
-METRIC_COST: Final = "gen_ai.client.cost"
+# The cost metric as the cost proposal names it (open-telemetry/semantic-conventions-genai PR #443, head
+# 80325bb): a histogram in the currency of gen_ai.usage.cost.currency, which is required on every point
+# with gen_ai.usage.cost.source. Prometheus: gen_ai_client_operation_cost_{bucket,sum,count}.
+METRIC_COST: Final = "gen_ai.client.operation.cost"
 METRIC_UNPRICED: Final = "genai_cost.client.unpriced"  # counter of calls with tokens but no price
+# Counter of input tokens served from a prompt cache (gen_ai.usage.cache_read.input_tokens), a part of the
+# token histogram's input: the conventions have no token type for it, and a third type there would be
+# counted twice by anything that sums every type. Cache hit rate = this / input tokens.
+METRIC_CACHE_READ_TOKENS: Final = "genai_cost.client.token.cache_read"
+# Budget guard: calls refused before they were sent, and what a budget has left (limit - spent - reserved).
+METRIC_BUDGET_BLOCKED: Final = "genai_cost.budget.blocked"
+METRIC_BUDGET_REMAINING: Final = "genai_cost.budget.remaining"
 
 UNIT_TOKEN: Final = "{token}"
 UNIT_SECONDS: Final = "s"
-UNIT_USD: Final = "{USD}"
+UNIT_COST: Final = "{cost}"  # the proposal's unit: an annotation, the currency is an attribute
 UNIT_CALL: Final = "{call}"
+# USD or tokens, as the budget says (an annotation, so Prometheus adds no unit suffix).
+UNIT_BUDGET: Final = "{budget_unit}"
 
 # Bucket boundaries the GenAI semantic conventions advise.
 TOKEN_BUCKETS: Final = (

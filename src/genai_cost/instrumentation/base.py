@@ -134,6 +134,10 @@ class GenAICostInstrumentor(BaseInstrumentor):
         if "provider_hosts" in kwargs:
             settings.provider_hosts = {**settings.provider_hosts, **kwargs["provider_hosts"]}
         context.configure(baggage=settings.baggage)
+        if settings.budgets_file:  # validated now, at start-up (imported only then: sqlite3, zoneinfo)
+            from genai_cost.budget import setup as budget_setup
+
+            budget_setup.from_settings(settings)
         # The latest instrument() call's arguments; a hook registered earlier reads these.
         self._genai_cost_pending: tuple[Settings, dict[str, Any]] | None = (settings, kwargs)
         if self.hook_module:

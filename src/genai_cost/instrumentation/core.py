@@ -23,11 +23,13 @@ from genai_cost import records
 from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error, logger
 from genai_cost._otel_compat import suppressed, tracer_service_name
+from genai_cost.budget import state as budgets
 from genai_cost.config import Settings
 from genai_cost.context import current_tags
 from genai_cost.instrumentation.contract import NO_REWRITE, Adapter, Request, ResponseInfo, Rewrite
 from genai_cost.metrics import SCOPE_NAME, Instruments, create_instruments
 from genai_cost.pricing.apply import apply_cost
+from genai_cost.pricing.compat import compat_writer
 from genai_cost.version import __version__
 
 _METRIC_TAG_KEYS = (sc.FEATURE_NAME,)
@@ -52,7 +54,7 @@ def error_type(exc: BaseException) -> str:
 class Telemetry:
     """What every wrapper closes over: tracer, instruments and settings."""
 
-    __slots__ = ("_tag_keys", "instruments", "service_name", "settings", "tracer")
+    __slots__ = ("_tag_keys", "compat", "instruments", "service_name", "settings", "tracer")
 
     def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
         self.tracer = tracer
@@ -60,6 +62,7 @@ class Telemetry:
         self.settings = settings
         self.service_name = tracer_service_name(tracer)  # for the records (unsampled calls have no span)
         self._tag_keys = _METRIC_USER_TAG_KEYS if settings.metric_user_attributes else _METRIC_TAG_KEYS
+        self.compat = compat_writer(settings.compat)  # None unless compatibility attributes are on
 
     def start(self, request: Request, rewrite: Rewrite, ctx: otel_context.Context) -> Invocation:
         """Start the span of a call made in ``ctx``."""
@@ -111,6 +114,7 @@ class Invocation:
         "done",
         "parent",
         "request",
+        "reservation",
         "rewrite",
         "sent",
         "span",
@@ -138,6 +142,7 @@ class Invocation:
         # What the provider billed, read from the response before the SDK parsed it for the app (a
         # ``.parse()`` call that then raises still counts its tokens).
         self.billed: ResponseInfo | None = None
+        self.reservation: Any = None  # what the budget guard holds for this call (budget/guard.py)
         self._metric_attrs = metric_attrs
         self._first_chunk: float | None = None
         self._wall_start_ns = time.time_ns()
@@ -165,15 +170,16 @@ class Invocation:
             return
         self.done = True
         duration = (time.perf_counter() if end is None else end) - self._start
-        end_ns = self._wall_start_ns + int(duration * 1e9)
+        if self.reservation is not None:
+            self.reservation.settle(self, info, error, incomplete)
         try:
             out = self._record(info, error, incomplete, duration)
             if records.sinks and out is not None:
-                self._emit(out, end_ns, error is not None)
+                self._emit(out, self._wall_start_ns + int(duration * 1e9), error is not None)
         except Exception:
             log_internal_error("finishing a span")
         try:
-            self.span.end(None if end is None else end_ns)
+            self.span.end(None if end is None else self._wall_start_ns + int(duration * 1e9))
         except Exception:  # a span processor of the app's that raised: not ours to re-raise
             logger.warning("genai-cost: a span processor raised while ending a span", exc_info=True)
 
@@ -240,6 +246,8 @@ class Invocation:
             if request.billable:
                 if usage.input_tokens is not None:
                     instruments.token_usage.record(usage.input_tokens, {**metric_attrs, **_INPUT})
+                    if usage.cache_read_tokens:  # for the cache hit rate (a rate of 0 needs no points)
+                        instruments.cache_read.add(usage.cache_read_tokens, metric_attrs)
                 if usage.output_tokens is not None:
                     instruments.token_usage.record(usage.output_tokens, {**metric_attrs, **_OUTPUT})
                 if self.telemetry.settings.cost_enabled:
@@ -251,6 +259,7 @@ class Invocation:
                         response_model or request.model,
                         usage,
                         self._wall_start_ns / 1e9,
+                        self.telemetry.compat,
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped
@@ -292,10 +301,13 @@ def make_wrappers(adapter: Adapter, telemetry: Telemetry) -> tuple[Callable[...,
             if request is None:
                 return None
             rewrite = prepare(request, instance, args, kwargs) or NO_REWRITE
-            return start(request, rewrite, ctx)
+            invocation = start(request, rewrite, ctx)
         except Exception:
             log_internal_error("starting a span")
             return None
+        if budgets.guard is not None and request.billable:
+            budgets.guard.check(invocation, args, kwargs)  # raises BudgetExceeded: nothing is sent
+        return invocation
 
     def _failed(invocation: Invocation, exc: BaseException) -> None:
         try:

@@ -9,8 +9,11 @@ operations. The cache is bounded, since model names come from responses and are 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from genai_cost import config
@@ -47,6 +50,8 @@ class PriceBook:
         self._library_ready = False
         self._refresh = refresh
         self._snapshot: object = None  # the genai-prices snapshot the cache was built from
+        self._overrides_version = ""  # "+<file name>@<sha256 prefix>" of the override file in use
+        self.version: str | None = None  # see price_version(); reset when the prices change
         if overrides_file:
             self.load_overrides(overrides_file)
 
@@ -73,6 +78,17 @@ class PriceBook:
             return None
         return schedule.cost(usage, when)  # type: ignore[attr-defined]
 
+    def price_version(self) -> str:
+        """Which prices this book applies: the genai-prices release (and the refreshed data's time when
+        refreshed), plus the override file's name and content digest. Stored with every priced call.
+
+        Also kept in ``version`` once computed: it is computed when a model's price is first resolved,
+        so every call with a cost finds it there (one attribute load on the hot path)."""
+        version = self.version
+        if version is None:
+            version = self.version = _library_version(self._snapshot) + self._overrides_version
+        return version
+
     def warn_unpriced(self, provider: str | None, model: str | None) -> None:
         """Log a warning naming an unpriced model, once per (provider, model)."""
         key = (provider, model)
@@ -97,15 +113,20 @@ class PriceBook:
         overrides = load_overrides(path)
         if any(entry.same_as for entry in overrides.models):
             self._check_same_as(overrides)
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
         with self._lock:
             self._overrides = overrides
             self._cache = {}
             self.unpriced_reason = None
+            self._overrides_version = f"+{Path(path).name}@{digest}"
+            self.version = None
 
     def clear_overrides(self) -> None:
         with self._lock:
             self._overrides = Overrides()
             self._cache = {}
+            self._overrides_version = ""
+            self.version = None
 
     def preload(self) -> None:
         """Load the genai-prices data now instead of at the first priced call (~0.3 s)."""
@@ -140,6 +161,7 @@ class PriceBook:
             if schedule is not None and discount is not None:
                 schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
         result: Schedule | object = schedule if schedule is not None else _UNPRICED
+        self.price_version()  # before any cost from this book is handed out
         cache = self._cache
         if len(cache) >= CACHE_SIZE:
             # Drop the oldest entry (dicts keep insertion order); another thread may race us.
@@ -176,6 +198,7 @@ class PriceBook:
             with self._lock:
                 self._snapshot = library.snapshot()
                 self._cache = {}
+                self.version = None
 
     def _check_same_as(self, overrides: Overrides) -> None:
         self._ensure_library()
@@ -188,6 +211,16 @@ class PriceBook:
                 raise PriceOverrideError(
                     file, int(line), "same_as", f"no known price for model {target_model!r}"
                 )
+
+
+def _library_version(snapshot: object) -> str:
+    try:
+        version = f"genai-prices {package_version('genai-prices')}"
+    except PackageNotFoundError:
+        version = "genai-prices"
+    if getattr(snapshot, "from_auto_update", False):  # refreshed data: its fetch time tells it apart
+        version += f" refreshed {snapshot.timestamp:%Y-%m-%dT%H:%M}Z"  # type: ignore[attr-defined]
+    return version
 
 
 _book: PriceBook | None = None

@@ -104,6 +104,8 @@ class UsageRow:
     time_to_first_chunk_s: float | None = None
     response_id: str | None = None
     finish_reasons: str | None = None  # JSON array
+    price_version: str | None = None  # the prices that gave ``cost`` (PriceBook.price_version)
+    priced_at: str | None = None  # when ``cost`` was computed (the call's end, or a reprice)
     usage: Usage = field(default_factory=Usage)
 
     def __getattr__(self, name: str) -> Any:
@@ -330,6 +332,11 @@ class UsageStore:
                 "run genai-cost report once as a user who can write it"
             )
         return cls(conn, where)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For query modules beside this one (store/reprice.py); autocommit mode."""
+        return self._conn
 
     def close(self) -> None:
         self._conn.close()

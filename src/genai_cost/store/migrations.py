@@ -144,6 +144,29 @@ def _sqlite_drop_not_null(db: Any, column: str, nullable: str) -> None:
     db.execute("CREATE UNIQUE INDEX usage_span ON usage (trace_id, span_id)")
 
 
+@migration
+def m005_price_version(db: Any, d: Dialect) -> None:
+    # Which prices priced each call and when (NULL on rows written before this migration), and a log of
+    # every `genai-cost reprice` that changed the store.
+    db.execute("ALTER TABLE usage ADD COLUMN price_version TEXT")
+    db.execute("ALTER TABLE usage ADD COLUMN priced_at TEXT")
+    db.execute(
+        f"""
+        CREATE TABLE reprice_runs (
+            id {d.pk},
+            run_at TEXT NOT NULL,
+            price_version TEXT NOT NULL,
+            range_start TEXT,
+            range_end TEXT,
+            calls_seen INTEGER NOT NULL,
+            calls_changed INTEGER NOT NULL,
+            cost_before {d.real},
+            cost_after {d.real}
+        )
+        """
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

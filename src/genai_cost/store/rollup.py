@@ -116,8 +116,10 @@ class Table:
             FROM (SELECT *, {_bucket_sql()} AS b FROM usage WHERE {where}) AS calls
         """
 
-    def backfill(self, db: Any, tokens: tuple[str, ...] | None = None) -> None:
-        """Totals of the calls stored before this table existed (a migration, naming its token columns)."""
+    def backfill(
+        self, db: Any, tokens: tuple[str, ...] | None = None, where: str = "1 = 1", params: Sequence[Any] = ()
+    ) -> None:
+        """Totals of the calls matching ``where`` (all: a migration, naming its token columns)."""
         sums = SUMS[:2] + (tokens if tokens is not None else SUMS[2:])
         columns = ("hour", *self.keys, *COUNTS, *sums, "duration_min", "duration_max", *BUCKETS)
         db.execute(
@@ -126,9 +128,25 @@ class Table:
             SELECT hour, {", ".join(self.keys)}, {", ".join(f"SUM({c})" for c in COUNTS)},
                    {", ".join(f"SUM({c})" for c in sums)}, MIN(duration_min), MAX(duration_max),
                    {", ".join(f"SUM({b})" for b in BUCKETS)}
-            FROM ({self.from_calls_sql("1 = 1", sums)}) AS one GROUP BY hour, {", ".join(self.keys)}
-            """
+            FROM ({self.from_calls_sql(where, sums)}) AS one GROUP BY hour, {", ".join(self.keys)}
+            """,
+            params,
         )
+
+    def rebuild(self, db: Any, first_hour: str | None, last_hour: str | None) -> None:
+        """Add up again, from the calls, the hours from ``first_hour`` to ``last_hour`` (``YYYY-MM-DDTHH``,
+        both included; None: no bound), after the calls' costs changed (``genai-cost reprice``)."""
+        hours, calls, params = ["1 = 1"], ["1 = 1"], []
+        if first_hour is not None:
+            hours.append("hour >= ?")
+            calls.append("start_time >= ?")  # the hour's text sorts before its calls' times
+            params.append(first_hour)
+        if last_hour is not None:
+            hours.append("hour <= ?")
+            calls.append("start_time < ?")
+            params.append(last_hour + "~")  # "~" sorts after every character of a time
+        db.execute(f"DELETE FROM {self.name} WHERE {' AND '.join(hours)}", params)
+        self.backfill(db, where=" AND ".join(calls), params=params)
 
     def totals(self, rows: Iterable[Any]) -> list[tuple[Any, ...]]:
         """The rows of this table for a batch of ``UsageRow``s, in ``columns`` order."""

@@ -21,7 +21,7 @@ from genai_cost.usage import Usage
 
 # Attributes that are ours or the conventions'; every other attribute on a GenAI span is an app tag.
 _NOT_TAG_PREFIXES = ("gen_ai.", "genai_cost.", "server.", "error.")
-_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID})
+_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID, *sc.COMPAT_ATTRIBUTES})
 # error.type values that mean a rate limit, when our flag is absent (other instrumentations' spans):
 # the same definition the recording rules and dashboards use.
 _RATE_LIMITED = re.compile(sc.RATE_LIMITED_ERROR_TYPES)
@@ -95,6 +95,7 @@ def call_row(
         error_type = ErrorTypeValues.OTHER.value
     finish = get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
     ttfc = _float(get(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
+    cost = _float(get(sc.GEN_AI_USAGE_COST_AMOUNT))
     return UsageRow(
         start_time=format_ns(start_ns),
         duration_s=(end_ns - start_ns) / 1e9 if end_ns is not None else None,
@@ -110,7 +111,7 @@ def call_row(
         user_id=_str(get(sc.USER_ID)),
         session_id=_str(get(sc.SESSION_ID)),
         tags=_tags(attrs),
-        cost=_float(get(sc.GEN_AI_USAGE_COST_AMOUNT)),
+        cost=cost,
         currency=_str(get(sc.GEN_AI_USAGE_COST_CURRENCY)),
         cost_source=_str(get(sc.GEN_AI_USAGE_COST_SOURCE)),
         cost_input=_float(get(sc.GENAI_COST_INPUT_AMOUNT)),
@@ -126,5 +127,7 @@ def call_row(
         time_to_first_chunk_s=ttfc,
         response_id=_str(get(sc.GEN_AI_RESPONSE_ID)),
         finish_reasons=json.dumps([str(r) for r in finish]) if isinstance(finish, (list, tuple)) else None,
+        price_version=_str(get(sc.GENAI_COST_PRICE_VERSION)),
+        priced_at=format_ns(end_ns) if cost is not None and end_ns is not None else None,
         usage=Usage.from_attributes(attrs),
     )
