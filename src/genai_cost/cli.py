@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 from genai_cost import config
 from genai_cost.budget.command import add_budgets
 from genai_cost.store import render
-from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db, resolve_db_path
+from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db
+from genai_cost.store.dialect import is_postgres
 from genai_cost.store.errors import StoreError
 from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
 from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, parse_since, resolve
@@ -115,7 +116,7 @@ def _cache_report(args: argparse.Namespace, time_range: TimeRange) -> int:
     from genai_cost.store import cache, cache_text
 
     book = _price_book(None)
-    path = resolve_db_path(args.database)
+    path = _sqlite_store(args.database, "report --cache")
     with UsageStore.open(path, readonly=True) as store:
         rows = cache.cache_economics(store, book, time_range)
     if args.format == "json":
@@ -125,6 +126,14 @@ def _cache_report(args: argparse.Namespace, time_range: TimeRange) -> int:
     else:
         sys.stdout.write(f"genai-cost report: {path}, {time_range.describe()}\n" + cache_text.to_table(rows))
     return EXIT_OK
+
+
+def _sqlite_store(database: str | None, command: str) -> str:
+    """The store's path for commands whose SQL is SQLite's only (for now)."""
+    where = resolve_db(database)
+    if is_postgres(where):
+        raise UsageError(f"{command} works on a SQLite store only, not yet on PostgreSQL")
+    return where
 
 
 # --- prune -----------------------------------------------------------------------------------------
@@ -267,7 +276,7 @@ def run_reprice(args: argparse.Namespace) -> int:
     except TimeRangeError as exc:
         raise UsageError(str(exc)) from None
     book = _price_book(args.prices)
-    path = resolve_db_path(args.database)
+    path = _sqlite_store(args.database, "reprice")
     with UsageStore.open(path, readonly=args.dry_run, create=False) as store:
         result = reprice.plan(store, book, time_range)
         written = None if args.dry_run else reprice.apply(store, result, time_range)
@@ -295,7 +304,7 @@ def run_prices(args: argparse.Namespace) -> int:
     from genai_cost.store import reprice, reprice_text
 
     book = _price_book(args.prices)
-    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+    with UsageStore.open(_sqlite_store(args.database, "prices"), readonly=True) as store:
         result = reprice.plan(store, book)
         text = reprice_text.prices(
             book.price_version(), result, reprice.stored_versions(store), reprice.runs(store)
