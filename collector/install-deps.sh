@@ -54,7 +54,7 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 fi
 echo "install-deps: $(prometheus --version 2>&1 | head -n1)" >&2
 
-# --- postgresql (the budget ledger's tests start their own server in a temporary directory) ------------
+# --- postgresql (the usage store's and budget ledger's tests start their own server in a temp dir) ------
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && ! command -v initdb >/dev/null; then
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then  # do not start the packaged cluster while installing
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null

@@ -10,15 +10,20 @@ if __package__ in (None, ""):
     # Run as `python dashboards/generate.py`: make `dashboards` importable from the repo root.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dashboards import usage_store
 from dashboards.catalog import DASHBOARDS
 from dashboards.render import to_json
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
+# Dashboards on the PostgreSQL usage store (SQL, not PromQL): beside, for Grafanas that have that store.
+POSTGRES_JSON = JSON_DIR / "postgres" / f"{usage_store.UID}.json"
 
 
 def rendered() -> dict[Path, str]:
     """Each dashboard's file and the JSON the code generates for it."""
-    return {JSON_DIR / f"{board.uid}.json": to_json(board) for board in DASHBOARDS}
+    out = {JSON_DIR / f"{board.uid}.json": to_json(board) for board in DASHBOARDS}
+    out[POSTGRES_JSON] = usage_store.to_json()
+    return out
 
 
 def stale_files() -> list[Path]:
@@ -38,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in stale:
             print(f"stale: {path} (run python dashboards/generate.py)", file=sys.stderr)
         return 1 if stale else 0
-    JSON_DIR.mkdir(exist_ok=True)
+    POSTGRES_JSON.parent.mkdir(parents=True, exist_ok=True)
     expected = rendered()
     for path in sorted(JSON_DIR.glob("*.json")):
         if path not in expected:

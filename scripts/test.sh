@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything CI runs, from a fresh clone on Debian or Ubuntu: system packages (python3-venv, Prometheus;
-# Go >= 1.26, fetched from the Go module proxy when missing; see collector/install-deps.sh), a
+# Everything CI runs, from a fresh clone on Debian or Ubuntu: system packages (python3-venv, Prometheus,
+# PostgreSQL; Go >= 1.26, fetched from the Go module proxy when missing; see collector/install-deps.sh), a
 # virtualenv with the pinned SDKs, the OpenTelemetry Collector built from Go modules (cached between
 # runs), lint, types, tests. Extra arguments go to pytest.
 set -euo pipefail
@@ -12,7 +12,7 @@ step() { printf '\n== %s (%ss)\n' "$1" "$SECONDS"; }
 python=${PYTHON:-python3}
 export PYTHON=$python
 
-step "system packages (python3-venv, prometheus, go)"
+step "system packages (python3-venv, prometheus, postgresql, go)"
 GO=$(bash collector/install-deps.sh | tail -n 1)
 export GO
 

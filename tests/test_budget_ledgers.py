@@ -12,12 +12,12 @@ import pytest
 from genai_cost.budget.ledger import Claim, Ledger, SQLiteLedger
 from genai_cost.budget.pg_ledger import PostgresLedger
 from genai_cost.budget.setup import open_ledger
-from pg_server import PostgresServer
+from postgres_server import PostgresServer, postgres_server
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
+    with postgres_server() as server:
         yield server
 
 

@@ -28,7 +28,7 @@ from genai_cost.budget.ledger import Claim
 from genai_cost.config import Settings
 from genai_cost.instrumentation.openai import OpenAIInstrumentor
 from genai_cost.pricing.book import get_price_book
-from pg_server import PostgresServer
+from postgres_server import postgres_server
 
 LIMIT = 0.006  # about 250 calls of gpt-4o-mini at the fake's sizes
 THREADS = 50
@@ -57,7 +57,7 @@ def ledger(request: Any, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield str(tmp_path / "ledger.db")
         return
-    with PostgresServer() as server:
+    with postgres_server() as server:
         yield server.url
 
 

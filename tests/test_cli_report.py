@@ -22,6 +22,7 @@ import pytest
 from genai_cost import config
 from genai_cost.cli import main
 from genai_cost.store.db import UsageStore
+from genai_cost.store.dialect import SQLITE
 from genai_cost.store.migrations import MIGRATIONS, MIGRATIONS_TABLE, m001_usage
 from genai_cost.store.timerange import TimeRangeError, resolve
 from genai_cost.usage import Cost, Usage
@@ -155,7 +156,7 @@ INTERVIEW = {
     "reasoning_tokens": None, "tool_use_prompt_tokens": None, "input_audio_tokens": None, "cost_usd": 0.004, "priced": 3, "unpriced": 0,
     "usage_missing": 0, "avg_cost_per_call_usd": 0.001333333333, "sessions": 2,
     "avg_cost_per_session_usd": 0.002,
-    "latency_p50_s": 0.5, "latency_p95_s": 2.5, "latency_p99_s": 2.5,
+    "latency_p50_s": 0.5, "latency_p95_s": 2.5, "latency_p99_s": 2.5, "latency_approximate": False,
 }  # fmt: skip
 
 
@@ -179,6 +180,7 @@ def test_csv_rows(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert list(rows[0]) == list(INTERVIEW)
     interview = rows[1]
     assert interview == {k: "" if v is None else str(v) for k, v in INTERVIEW.items()}
+    assert interview["latency_approximate"] == "False"
     code, out, _ = run(capsys, "--by", "user", "--format", "csv", "--from", "2030-01-01")
     assert (code, out.splitlines()) == (0, [",".join(f'"{key}"' for key in INTERVIEW)])  # header only
 
@@ -499,7 +501,7 @@ def test_report_on_an_old_store_it_may_not_upgrade(shared_dir: Path) -> None:
     path = shared_dir / "store" / "usage.db"
     path.parent.mkdir()
     old = sqlite3.connect(path, isolation_level=None)
-    m001_usage(old)
+    m001_usage(old, SQLITE)
     old.execute(f"CREATE TABLE {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     old.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
     old.close()

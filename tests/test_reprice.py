@@ -152,7 +152,13 @@ def test_reprice_updates_the_store_and_records_the_run(
         assert not row.unpriced and row.cost_source == sc.COST_SOURCE_LOCAL
     with UsageStore.open(db, readonly=True) as store:
         ((_run_at, run_version, changed, cost_before, cost_after),) = reprice.runs(store)
+        # The report (read from the hourly totals) says the new costs too.
+        [total] = store.report("total")
+        by_feature = {r.key: r.cost for r in store.report("feature")}
     assert run_version == version and changed == 3 and cost_after > cost_before
+    new_costs = [row.cost or 0.0 for row in stored(db)]
+    assert total.cost == pytest.approx(sum(new_costs), rel=1e-12) == pytest.approx(cost_after, rel=1e-12)
+    assert sum(c or 0.0 for c in by_feature.values()) == pytest.approx(sum(new_costs), rel=1e-12)
     # Again with the same prices: nothing left to change.
     assert main(["reprice", "--prices", str(prices), "-d", str(db)]) == 0
     assert "0 calls changed" in capsys.readouterr().out

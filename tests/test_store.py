@@ -21,7 +21,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import genai_cost.store.migrations as migrations
 from genai_cost import config
 from genai_cost import semconv as sc
+from genai_cost.store import rollup
 from genai_cost.store.db import USAGE_COLUMNS, UsageRow, UsageStore, default_db_path, resolve_db_path
+from genai_cost.store.dialect import SQLITE
 from genai_cost.store.errors import (
     ForeignStoreError,
     NewerStoreError,
@@ -51,7 +53,14 @@ EXPECTED_COLUMNS = [
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
     ("price_version", "TEXT"), ("priced_at", "TEXT"),
 ]  # fmt: skip
-ALL_MIGRATIONS = ["m001_usage", "m002_input_audio_tokens", "m003_token_parts", "m005_price_version"]
+ALL_MIGRATIONS = [
+    "m001_usage",
+    "m002_input_audio_tokens",
+    "m003_token_parts",
+    "m004_unsampled_calls",
+    "m004_hourly_rollups",
+    "m005_price_version",
+]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
 
@@ -68,7 +77,9 @@ def test_migrate_blank_in_memory_db_gives_the_schema() -> None:
     columns = [(row[1], row[2]) for row in conn.execute("PRAGMA table_info(usage)")]
     assert columns == EXPECTED_COLUMNS
     indexes = {row[1]: row[2] for row in conn.execute("PRAGMA index_list(usage)")}
-    assert indexes == {"usage_span": 1, "usage_start_time": 0}  # name -> unique
+    assert indexes == {"usage_span": 1, "usage_start_time": 0, "usage_unsampled_span": 1}  # name -> unique
+    trace_id = next(row for row in conn.execute("PRAGMA table_info(usage)") if row[1] == "trace_id")
+    assert trace_id[3] == 0  # nullable: an unsampled call has no trace to link to
     names = [r[0] for r in conn.execute(f"SELECT name FROM {migrations.MIGRATIONS_TABLE} ORDER BY rowid")]
     assert names == ALL_MIGRATIONS
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
@@ -82,6 +93,8 @@ def test_every_token_kind_has_its_store_column() -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(usage)")}
     assert {kind.column for kind in TOKEN_KINDS} <= columns
     assert set(USAGE_COLUMNS) <= columns
+    for table in rollup.TABLES:  # and to each rollup table
+        assert {row[1] for row in conn.execute(f"PRAGMA table_info({table.name})")} == set(table.columns)
 
 
 def test_open_sets_wal_and_busy_timeout(tmp_path: Path) -> None:
@@ -236,6 +249,8 @@ def test_exporter_refuses_a_newer_store_and_logs_once(
     messages = [r.getMessage() for r in caplog.records if r.name.startswith("genai_cost")]
     assert len(messages) == 1 and "newer than this genai-cost supports" in messages[0]
     assert _connect(path).execute("SELECT COUNT(*) FROM usage").fetchone()[0] == 0
+    exporter.shutdown()
+    assert exporter.writer.dropped == 3
 
 
 @pytest.mark.parametrize("kind", ["directory", "not sqlite"])
@@ -248,6 +263,7 @@ def test_exporter_failure_never_reaches_the_app(
     else:
         path.write_bytes(b"\x00garbage" * 500)
     exporter = LocalStoreSpanExporter(path)
+    exporter.writer.exit_wait_s = 0.3  # the store will not come back: do not wait long for it
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with caplog.at_level(logging.WARNING, logger="genai_cost"):
@@ -256,9 +272,14 @@ def test_exporter_failure_never_reaches_the_app(
         p2 = TracerProvider()
         p2.add_span_processor(SimpleSpanProcessor(memory))
         emit(p2.get_tracer("t"), CALLS[1])
-        assert exporter.export(memory.get_finished_spans()) == SpanExportResult.FAILURE
-    provider.shutdown()
-    assert any("could not write 1 span to the local store" in r.getMessage() for r in caplog.records)
+        # Kept in memory to retry (the store may come back), not lost at once.
+        assert exporter.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
+        assert exporter.writer.dropped == 0
+        provider.shutdown()  # gives up after exit_wait_s, counting what it could not write
+    assert exporter.writer.dropped == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("cannot write to the usage store" in m for m in messages) == 1, messages  # once per outage
+    assert any("2 buffered calls are lost" in m for m in messages), messages
 
 
 def test_a_lone_surrogate_in_a_tag_costs_no_row(tmp_path: Path) -> None:
@@ -547,7 +568,7 @@ def test_m002_upgrades_an_old_store_and_the_exporter_fills_audio(tmp_path: Path)
     # and new spans carrying gen_ai.usage.audio.input_tokens store it.
     path = tmp_path / "usage.db"
     old = _connect(path)
-    migrations.m001_usage(old)
+    migrations.m001_usage(old, SQLITE)
     old.execute(f"CREATE TABLE {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     old.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES ('m001_usage', 'x')")
     old.execute("PRAGMA user_version = 1")
@@ -581,7 +602,7 @@ def test_store_being_created_by_another_process_is_not_taken_for_a_foreign_file(
     creator.execute("BEGIN IMMEDIATE")
     creator.execute(f"CREATE TABLE {migrations.MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
     for name, apply in migrations.MIGRATIONS:
-        apply(creator)
+        apply(creator, SQLITE)
         creator.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES (?, 'now')", (name,))
     creator.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS)}")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_NAME
 
 try:  # the keys behind is_instrumentation_enabled(), read from a context we already hold
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
@@ -100,3 +101,24 @@ def move_first(tracer_provider: Any, processor: Any) -> bool:
         return False
     active._span_processors = (processor, *(p for p in processors if p is not processor))  # type: ignore[union-attr]
     return True
+
+
+def service_name() -> str | None:
+    """``service.name`` of the global SDK tracer provider's resource, else of the environment's
+    (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), as the SDK would build it."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    if not isinstance(resource, Resource):
+        resource = Resource.create()
+    value = resource.attributes.get(SERVICE_NAME)
+    return None if value is None else str(value)
+
+
+def tracer_service_name(tracer: Any) -> str | None:
+    """``service.name`` of an SDK tracer's resource; None for a tracer that has none (a proxy made
+    before the app set its tracer provider)."""
+    resource = getattr(tracer, "resource", None)
+    value = getattr(resource, "attributes", {}).get(SERVICE_NAME)
+    return None if value is None else str(value)

@@ -9,15 +9,17 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 from genai_cost import config
 from genai_cost.budget.command import add_budgets
 from genai_cost.store import render
-from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db_path
+from genai_cost.store.db import GROUP_BY, UsageStore, resolve_db
+from genai_cost.store.dialect import is_postgres
 from genai_cost.store.errors import StoreError
 from genai_cost.store.report import DEFAULT_SECTIONS, report_table, sections_top
-from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, resolve
+from genai_cost.store.timerange import SINCE_HELP, TimeRange, TimeRangeError, parse_since, resolve
 from genai_cost.version import __version__
 
 EXIT_OK = 0
@@ -84,9 +86,9 @@ def add_report(sub: SubParsers) -> None:
     parser.add_argument(
         "-d",
         "--database",
-        metavar="PATH",
-        help=f"store file (default: ${config.DB_PATH}, else $XDG_DATA_HOME/genai-cost/usage.db "
-        "or ~/.local/share/genai-cost/usage.db)",
+        metavar="PATH_OR_URL",
+        help=f"store file or postgresql:// URL (default: ${config.DB_PATH}, else "
+        "$XDG_DATA_HOME/genai-cost/usage.db or ~/.local/share/genai-cost/usage.db)",
     )
     parser.set_defaults(func=run_report)
 
@@ -102,7 +104,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.format == "table":
         report_table(args.database, sections, time_range, top=args.top, wide=args.wide)
         return EXIT_OK
-    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+    with UsageStore.open(resolve_db(args.database), readonly=True) as store:
         rows = [
             row for by in sections for row in store.report(by, time_range, top=sections_top(by, args.top))
         ]
@@ -114,7 +116,7 @@ def _cache_report(args: argparse.Namespace, time_range: TimeRange) -> int:
     from genai_cost.store import cache, cache_text
 
     book = _price_book(None)
-    path = resolve_db_path(args.database)
+    path = _sqlite_store(args.database, "report --cache")
     with UsageStore.open(path, readonly=True) as store:
         rows = cache.cache_economics(store, book, time_range)
     if args.format == "json":
@@ -123,6 +125,64 @@ def _cache_report(args: argparse.Namespace, time_range: TimeRange) -> int:
         sys.stdout.write(cache_text.to_csv(rows))
     else:
         sys.stdout.write(f"genai-cost report: {path}, {time_range.describe()}\n" + cache_text.to_table(rows))
+    return EXIT_OK
+
+
+def _sqlite_store(database: str | None, command: str) -> str:
+    """The store's path for commands whose SQL is SQLite's only (for now)."""
+    where = resolve_db(database)
+    if is_postgres(where):
+        raise UsageError(f"{command} works on a SQLite store only, not yet on PostgreSQL")
+    return where
+
+
+# --- prune -----------------------------------------------------------------------------------------
+
+DEFAULT_RETENTION = "90d"
+
+
+def add_prune(sub: SubParsers) -> None:
+    parser = sub.add_parser(
+        "prune",
+        help="delete old calls from the store",
+        description=(
+            "Delete the calls of the whole UTC days that ended longer ago than --older-than (default "
+            f"{DEFAULT_RETENTION}). The store keeps every call until you prune it; run this from cron "
+            "(or a scheduled job) to keep a fixed window. Safe while apps write to the store."
+        ),
+    )
+    parser.add_argument(
+        "--older-than",
+        metavar="AGE",
+        default=DEFAULT_RETENTION,
+        help=f"a duration like 90d, 12w or 36h (default {DEFAULT_RETENTION})",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    parser.add_argument(
+        "-d",
+        "--database",
+        metavar="PATH_OR_URL",
+        help=f"store file or postgresql:// URL (default: ${config.DB_PATH}, else the report's default file)",
+    )
+    parser.set_defaults(func=run_prune)
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    if args.older_than.strip().lower() in ("today", "month"):
+        raise UsageError(f"--older-than {args.older_than!r}: expected a duration like 90d")
+    now = datetime.now(UTC)
+    try:
+        before = parse_since(args.older_than, now)
+    except TimeRangeError as exc:
+        raise UsageError(str(exc).replace("--since", "--older-than")) from None
+    with UsageStore.open(resolve_db(args.database), create=False) as store:
+        count, cutoff_day = store.prune(before, dry_run=args.dry_run)
+        where = store.path
+    verb = "would delete" if args.dry_run else "deleted"
+    cutoff = cutoff_day.strftime("%Y-%m-%d %H:%M")
+    sys.stdout.write(
+        f"genai-cost prune: {verb} {render.plural(count, 'call')} that started before {cutoff} UTC from {where}\n"
+    )
     return EXIT_OK
 
 
@@ -216,7 +276,7 @@ def run_reprice(args: argparse.Namespace) -> int:
     except TimeRangeError as exc:
         raise UsageError(str(exc)) from None
     book = _price_book(args.prices)
-    path = resolve_db_path(args.database)
+    path = _sqlite_store(args.database, "reprice")
     with UsageStore.open(path, readonly=args.dry_run, create=False) as store:
         result = reprice.plan(store, book, time_range)
         written = None if args.dry_run else reprice.apply(store, result, time_range)
@@ -244,7 +304,7 @@ def run_prices(args: argparse.Namespace) -> int:
     from genai_cost.store import reprice, reprice_text
 
     book = _price_book(args.prices)
-    with UsageStore.open(resolve_db_path(args.database), readonly=True) as store:
+    with UsageStore.open(_sqlite_store(args.database, "prices"), readonly=True) as store:
         result = reprice.plan(store, book)
         text = reprice_text.prices(
             book.price_version(), result, reprice.stored_versions(store), reprice.runs(store)
@@ -256,7 +316,7 @@ def run_prices(args: argparse.Namespace) -> int:
 # --- dispatch ----------------------------------------------------------------------------------------
 
 Register = Callable[["SubParsers"], None]
-COMMANDS: list[Register] = [add_report, add_budgets, add_reprice, add_prices, add_demo]
+COMMANDS: list[Register] = [add_report, add_prune, add_budgets, add_reprice, add_prices, add_demo]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -38,6 +38,10 @@ COST_ENABLED: Final = PREFIX + "COST"
 BAGGAGE: Final = PREFIX + "BAGGAGE"
 # Path of the local SQLite store written by the `genai_cost` traces exporter.
 DB_PATH: Final = PREFIX + "DB"
+# Calls the store writer keeps in memory while the store is down or slow; beyond, calls are dropped
+# (and counted). About 2 KB each.
+DB_BUFFER: Final = PREFIX + "DB_BUFFER"
+DEFAULT_DB_BUFFER: Final = 20_000
 # Also write the cost under other backends' names: "langfuse,logfire,openinference,openlit".
 COMPAT: Final = PREFIX + "COMPAT"
 
@@ -101,6 +105,21 @@ def parse_provider_hosts(raw: str | None) -> dict[str, str]:
     return rules
 
 
+def env_count(name: str, default: int, environ: Mapping[str, str]) -> int:
+    """A whole number >= 1; an unreadable value is logged and ``default`` is used."""
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        _warn_once(f"genai-cost: {name}={raw!r}: expected a whole number, 1 or more; using {default}")
+        return default
+    return value
+
+
 def _env_provider_hosts(environ: Mapping[str, str]) -> dict[str, str]:
     try:
         return parse_provider_hosts(environ.get(PROVIDER_HOSTS))
@@ -143,6 +162,7 @@ class Settings:
     prices_file: str | None = None  # price override file
     prices_refresh: bool = False
     db_path: str | None = None  # the local store (None: the user's data directory)
+    store_buffer: int = DEFAULT_DB_BUFFER  # calls held in memory while the store is unavailable
     compat: frozenset[str] = frozenset()  # compatibility attribute families (semconv.COMPAT_FAMILIES)
     budgets_file: str | None = None
     budgets_ledger: str | None = None
@@ -160,6 +180,7 @@ class Settings:
             prices_file=env.get(PRICES_FILE) or None,
             prices_refresh=env_flag(PRICES_REFRESH, False, env),
             db_path=env.get(DB_PATH) or None,
+            store_buffer=env_count(DB_BUFFER, DEFAULT_DB_BUFFER, env),
             compat=_env_compat(env),
             budgets_file=env.get(BUDGETS_FILE) or None,
             budgets_ledger=env.get(BUDGETS_LEDGER) or None,

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from genai_cost._internal import log_internal_error
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: a frozen dataclass's __init__ costs 3x per call
 class CallRecord:
     attributes: Mapping[str, Any]  # every attribute the call's span has (or would have, unsampled)
     start_ns: int  # unix time, nanoseconds
@@ -28,6 +28,7 @@ class CallRecord:
     span_id: int
     sampled: bool  # the span was recorded and exported: trace_id leads to it
     error: bool  # the span's status is ERROR
+    service_name: str | None = None  # of the tracer provider's resource, when the core knows it
 
 
 class CallSink(Protocol):

@@ -22,7 +22,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from genai_cost import records
 from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error, logger
-from genai_cost._otel_compat import suppressed
+from genai_cost._otel_compat import suppressed, tracer_service_name
 from genai_cost.budget import state as budgets
 from genai_cost.config import Settings
 from genai_cost.context import current_tags
@@ -54,12 +54,13 @@ def error_type(exc: BaseException) -> str:
 class Telemetry:
     """What every wrapper closes over: tracer, instruments and settings."""
 
-    __slots__ = ("_tag_keys", "compat", "instruments", "settings", "tracer")
+    __slots__ = ("_tag_keys", "compat", "instruments", "service_name", "settings", "tracer")
 
     def __init__(self, tracer: Tracer, instruments: Instruments, settings: Settings) -> None:
         self.tracer = tracer
         self.instruments = instruments
         self.settings = settings
+        self.service_name = tracer_service_name(tracer)  # for the records (unsampled calls have no span)
         self._tag_keys = _METRIC_USER_TAG_KEYS if settings.metric_user_attributes else _METRIC_TAG_KEYS
         self.compat = compat_writer(settings.compat)  # None unless compatibility attributes are on
 
@@ -194,6 +195,7 @@ class Invocation:
                 context.span_id,
                 context.trace_flags.sampled,
                 error,
+                self.telemetry.service_name,
             )
         )
 

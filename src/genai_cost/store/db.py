@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ from urllib.parse import quote
 
 from genai_cost import config
 from genai_cost import semconv as sc
+from genai_cost.store import rollup
+from genai_cost.store.dialect import SQLITE, Dialect, is_postgres
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
 from genai_cost.store.timerange import TimeRange
@@ -50,6 +52,15 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     return default_db_path()
 
 
+def resolve_db(target: str | os.PathLike[str] | None = None) -> str:
+    """A PostgreSQL URL as given (``-d`` or the env var), else the SQLite file's path."""
+    if target is None:
+        target = config.Settings.from_env().db_path
+    if target is not None and is_postgres(str(target)):
+        return str(target)
+    return str(resolve_db_path(target))
+
+
 def format_time(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order and SQLite's date functions read it."""
     # Not strftime: its %Y gives "999", not "0999", on glibc, which breaks the order.
@@ -66,7 +77,7 @@ class UsageRow:
 
     start_time: str
     duration_s: float | None
-    trace_id: str
+    trace_id: str | None  # None: the call's span was not sampled (no trace to link to)
     span_id: str
     operation: str
     service_name: str | None = None
@@ -115,9 +126,9 @@ def _row_values(row: UsageRow) -> tuple[Any, ...]:
     return (*_call_values(row), *_token_values(row.usage))
 
 
-# A lone surrogate (e.g. bytes decoded with surrogateescape) cannot be stored as UTF-8: each becomes
-# U+FFFD, the replacement character, as a lenient UTF-8 decoder shows a bad byte.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# A lone surrogate (e.g. bytes decoded with surrogateescape) cannot be stored as UTF-8, nor a NUL in
+# PostgreSQL: each becomes U+FFFD, the replacement character, as a lenient UTF-8 decoder shows a bad byte.
+_SURROGATE = re.compile("[\ud800-\udfff\x00]")
 
 
 def _valid_text(value: str) -> str:
@@ -125,20 +136,23 @@ def _valid_text(value: str) -> str:
 
 
 def with_valid_text(row: UsageRow) -> UsageRow:
-    """``row`` with every string that SQLite cannot encode as UTF-8 repaired (see _valid_text)."""
+    """``row`` with every string that the store cannot hold repaired (see _valid_text)."""
     for name in _TEXT_COLUMNS:
         value = getattr(row, name)
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                setattr(row, name, _valid_text(value))
+        if isinstance(value, str) and _SURROGATE.search(value):
+            setattr(row, name, _valid_text(value))
     return row
 
 
+# A retried batch (a commit whose answer was lost) is not stored twice: the unique indexes say so.
 _INSERT = (
-    f"INSERT OR IGNORE INTO usage ({', '.join(USAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)})"
+    f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in USAGE_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+
+PRUNE_BATCH = 20_000
+_PRUNE_BATCH = (
+    "DELETE FROM usage WHERE id IN (SELECT id FROM usage WHERE start_time < ? ORDER BY start_time LIMIT ?)"
 )
 
 # --by choices -> the SQL expression that names the group.
@@ -152,13 +166,6 @@ GROUP_BY: dict[str, str] = {
     "day": "substr(start_time, 1, 10)",
 }
 TOTAL = "total"
-
-# Each token kind summed, under its Usage name. count_tokens calls count as requests, but what they
-# counted (a pre-estimate, not billed) is not summed.
-_TOKEN_SUMS = ", ".join(
-    f"SUM(CASE WHEN operation IS NOT '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
-    for kind in TOKEN_KINDS
-)
 
 
 @dataclass(slots=True)
@@ -184,6 +191,7 @@ class ReportRow:
     p50_s: float | None = None
     p95_s: float | None = None
     p99_s: float | None = None
+    latency_exact: bool = True  # False: estimated from histograms (see rollup.percentile)
 
     def __getattr__(self, name: str) -> Any:
         if name in _TOKEN_NAMES:
@@ -230,6 +238,7 @@ class ReportRow:
             "latency_p50_s": self.p50_s,
             "latency_p95_s": self.p95_s,
             "latency_p99_s": self.p99_s,
+            "latency_approximate": not self.latency_exact,
         }
 
 
@@ -239,11 +248,22 @@ def _is_not_a_database(exc: sqlite3.DatabaseError) -> bool:
 
 
 class UsageStore:
-    """An open store file. Holds every query; the exporter and the CLI only call methods."""
+    """An open store (a SQLite file or a PostgreSQL database). Holds every query; the writer and the
+    CLI only call methods. ``path`` is where it is, as it may be shown (no password)."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        path: str,
+        dialect: Dialect = SQLITE,
+        bad_text: tuple[type[Exception], ...] = (UnicodeEncodeError,),
+    ) -> None:
         self._conn = conn
         self.path = path
+        self.dialect = dialect
+        self._bad_text = bad_text  # what the driver raises for text the store cannot hold
+        self._insert_sql = dialect.sql(_INSERT)
+        self._rollup_sql = [(table, dialect.sql(table.upsert)) for table in rollup.TABLES]
 
     # --- opening -----------------------------------------------------------------------------------
 
@@ -255,6 +275,10 @@ class UsageStore:
         user may write it (then a store written by an older genai-cost is upgraded).
         """
         where = str(path)
+        if is_postgres(where):
+            from genai_cost.store import postgres
+
+            return cls(*postgres.open_store(where, readonly=readonly))
         if readonly:
             create = False
         if where != MEMORY:
@@ -329,29 +353,89 @@ class UsageStore:
         """Write ``rows`` in one transaction: all of them or none."""
         if not rows:
             return
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            try:
-                conn.executemany(_INSERT, [_row_values(row) for row in rows])
-            except UnicodeEncodeError:
-                # One bad string must not cost the batch: repair (rarely needed, so not done up front).
-                conn.executemany(_INSERT, [_row_values(with_valid_text(row)) for row in rows])
+            self._insert(rows, [_row_values(row) for row in rows])
+        except self._bad_text:
+            # One bad string must not cost the batch: repair (rarely needed, so not done up front).
+            rows = [with_valid_text(row) for row in rows]
+            self._insert(rows, [_row_values(row) for row in rows])
+
+    def _insert(self, rows: Sequence[UsageRow], values: list[tuple[Any, ...]]) -> None:
+        conn = self._conn
+        conn.execute(self.dialect.begin_write)
+        try:
+            cursor = conn.cursor()
+            cursor.executemany(self._insert_sql, values)
+            if cursor.rowcount != len(values):
+                # Some calls were stored already (a batch sent again): count only the new ones.
+                rows = self._insert_one_by_one(rows, values)
+            for table, upsert in self._rollup_sql:
+                cursor.executemany(upsert, table.totals(rows))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
 
+    def _insert_one_by_one(self, rows: Sequence[UsageRow], values: list[tuple[Any, ...]]) -> list[UsageRow]:
+        """Inside the batch's transaction, after its insert: which rows are new. The batch's insert is
+        rolled back and each row inserted again, alone, to learn whether it was stored (rare)."""
+        conn = self._conn
+        conn.execute("ROLLBACK")
+        conn.execute(self.dialect.begin_write)
+        stored = []
+        cursor = conn.cursor()
+        for row, value in zip(rows, values, strict=True):
+            cursor.execute(self._insert_sql, value)
+            if cursor.rowcount == 1:
+                stored.append(row)
+        return stored
+
+    def prune(self, before: datetime, *, dry_run: bool = False) -> tuple[int, datetime]:
+        """Delete the calls of the whole UTC days before ``before``'s day; return how many (or would
+        be, ``dry_run``) and the cut-off. Whole days, so the hourly totals drop whole hours too.
+
+        In batches of short transactions, so writers running at the same time wait little."""
+        cutoff = _floor_day(before)
+        if dry_run:
+            older = self.dialect.sql("SELECT COUNT(*) FROM usage WHERE start_time < ?")
+            return int(self._conn.execute(older, (format_time(cutoff),)).fetchone()[0]), cutoff
+        sql = self.dialect.sql(_PRUNE_BATCH)
+        deleted = 0
+        while True:
+            count = self._in_transaction(sql, (format_time(cutoff), PRUNE_BATCH))
+            deleted += count
+            if count < PRUNE_BATCH:
+                break
+        for table in rollup.TABLES:
+            self._in_transaction(
+                self.dialect.sql(f"DELETE FROM {table.name} WHERE hour < ?"), (_hour(cutoff),)
+            )
+        return deleted, cutoff
+
+    def _in_transaction(self, sql: str, params: Sequence[Any]) -> int:
+        self._conn.execute(self.dialect.begin_write)
+        try:
+            count = int(self._conn.execute(sql, params).rowcount)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return count
+
     # --- reading -----------------------------------------------------------------------------------
 
     def count(self, time_range: TimeRange | None = None) -> int:
         where, params = _where(time_range)
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM usage WHERE {where}", params).fetchone()[0])
+        sql = self.dialect.sql(f"SELECT COUNT(*) FROM usage WHERE {where}")
+        return int(self._conn.execute(sql, params).fetchone()[0])
 
     def rows(self, time_range: TimeRange | None = None) -> list[UsageRow]:
         where, params = _where(time_range)
         cursor = self._conn.execute(
-            f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE {where} ORDER BY start_time, id", params
+            self.dialect.sql(
+                f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE {where} ORDER BY start_time, id"
+            ),
+            params,
         )
         out = []
         calls = len(_CALL_COLUMNS)
@@ -366,45 +450,112 @@ class UsageStore:
         return out
 
     def time_bounds(self) -> tuple[str | None, str | None]:
-        first, last = self._conn.execute("SELECT MIN(start_time), MAX(start_time) FROM usage").fetchone()
+        # Two subqueries: SQLite reads a MIN or a MAX alone from the index, both at once by a full scan.
+        first, last = self._conn.execute(
+            "SELECT (SELECT MIN(start_time) FROM usage), (SELECT MAX(start_time) FROM usage)"
+        ).fetchone()
         return first, last
 
     def report(
-        self, by: str, time_range: TimeRange | None = None, *, top: int | None = None
+        self, by: str, time_range: TimeRange | None = None, *, top: int | None = None, sessions: bool = True
     ) -> list[ReportRow]:
         """Totals per group (``by`` in GROUP_BY) or one total row (``by='total'``).
 
         count_tokens calls count as requests, but their input (a pre-estimate, not billed) is not summed.
 
-        Groups come most expensive first (days in date order unless ``top`` is given).
-        Latency percentiles are exact, by nearest rank over every call in the group.
+        Groups come most expensive first (days in date order unless ``top`` is given). Whole days are
+        read from the hourly totals (``rollup``), the partial hours at the range's edges from the calls.
+        Latency percentiles are exact (nearest rank over every call in the group) when the range holds
+        at most ``EXACT_PERCENTILES_UP_TO`` calls, else estimated from the hourly histograms
+        (``latency_exact`` is False). ``sessions=False`` skips counting distinct sessions (0) where that
+        takes a pass of its own (every grouping but user and session).
         """
         if by != TOTAL and by not in GROUP_BY:
             raise ValueError(f"unknown grouping {by!r}")
-        key = "NULL" if by == TOTAL else GROUP_BY[by]
-        where, params = _where(time_range)
-        rows: dict[Any, ReportRow] = {}
+        key = "''" if by == TOTAL else _ROLLUP_KEY[by]
+        # Reports by user or session need the per-call-group table; every other one the small one.
+        table = rollup.CALLS if by in ("user", "session") else rollup.TOTALS
+        parts, params = _parts(time_range, table)
+        tokens = ", ".join(
+            f"SUM(CASE WHEN operation <> '{sc.OP_COUNT_TOKENS}' THEN {kind.column} END) AS {kind.name}"
+            for kind in TOKEN_KINDS
+        )
+        distinct = (
+            "COUNT(DISTINCT CASE WHEN session_id <> '' THEN session_id END)" if table is rollup.CALLS else "0"
+        )
         cursor = self._conn.execute(
-            f"""
-            SELECT {key} AS key, COUNT(*) AS requests, SUM(error_type IS NOT NULL) AS errors,
-                   SUM(rate_limited) AS rate_limited, {_TOKEN_SUMS},
-                   SUM(cost) AS cost, COUNT(cost) AS priced, SUM(unpriced) AS unpriced,
-                   SUM(usage_missing) AS usage_missing, COUNT(DISTINCT session_id) AS sessions,
-                   SUM(CASE WHEN session_id IS NOT NULL THEN cost END) AS session_cost
-            FROM usage WHERE {where} GROUP BY key
-            """,
+            self.dialect.sql(f"""
+            SELECT {key} AS key, SUM(requests) AS requests, SUM(errors) AS errors,
+                   SUM(rate_limited) AS rate_limited, {tokens},
+                   SUM(cost) AS cost, SUM(priced) AS priced, SUM(unpriced) AS unpriced,
+                   SUM(usage_missing) AS usage_missing, {distinct} AS sessions,
+                   SUM(session_cost) AS session_cost, MIN(duration_min) AS low, MAX(duration_max) AS high,
+                   {", ".join(f"SUM({b})" for b in rollup.BUCKETS)}
+            FROM ({parts}) AS parts GROUP BY key
+            """),
             params,
         )
         names = [column[0] for column in cursor.description]
-        for values in cursor:
-            found = dict(zip(names, values, strict=True))
-            tokens = Usage(**{kind.name: found.pop(kind.name) for kind in TOKEN_KINDS})
-            rows[found["key"]] = ReportRow(by=by, tokens=tokens, **found)
+        found = cursor.fetchall()
+        # Ordered and cut before rows are built: a report by session may have 100,000 groups.
+        cost, requests = names.index("cost"), names.index("requests")
+        total_requests = sum(int(values[requests]) for values in found)
+        found.sort(key=lambda v: (-(v[cost] or 0.0), -int(v[requests]), v[0] or ""))
+        if top is not None:
+            found = found[:top]
+        elif by == "day":
+            found.sort(key=lambda v: v[0] or "")
+        width = len(names) - len(rollup.BUCKETS)
+        rows: dict[Any, ReportRow] = {}
+        for values in found:
+            named = dict(zip(names[:width], values[:width], strict=True))
+            group = None if by == TOTAL or named["key"] == "" else named.pop("key")
+            named.pop("key", None)
+            tokens_found = Usage(**{kind.name: _int(named.pop(kind.name)) for kind in TOKEN_KINDS})
+            low, high = named.pop("low"), named.pop("high")
+            row = rows[group] = ReportRow(
+                by=by,
+                key=group,
+                tokens=tokens_found,
+                **{
+                    name: value if name in ("cost", "session_cost") else _int(value)
+                    for name, value in named.items()
+                },
+            )
+            if total_requests > EXACT_PERCENTILES_UP_TO:
+                hist = [int(n) for n in values[width:]]
+                row.p50_s, row.p95_s, row.p99_s = (
+                    rollup.percentile(hist, p, low, high) for p in (50, 95, 99)
+                )
+                row.latency_exact = False
         if by == TOTAL and not rows:
             rows[None] = ReportRow.empty(TOTAL)
-        # Nearest-rank percentile: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
+        if table is not rollup.CALLS and rows and sessions:
+            self._count_sessions(key, time_range, rows)
+        if total_requests <= EXACT_PERCENTILES_UP_TO:
+            self._exact_percentiles(by, time_range, rows)
+        return list(rows.values())
+
+    def _count_sessions(self, key: str, time_range: TimeRange | None, rows: dict[Any, ReportRow]) -> None:
+        """Distinct sessions per group: not a sum, so read from the per-session totals (two columns)."""
+        parts, params = _parts(time_range, rollup.CALLS, columns=f"{key} AS key, session_id")
         cursor = self._conn.execute(
-            f"""
+            self.dialect.sql(
+                f"SELECT key, COUNT(DISTINCT session_id) FROM ({parts}) AS parts WHERE session_id <> '' GROUP BY key"
+            ),
+            params,
+        )
+        for group, count in cursor:
+            row = rows.get(None if group == "" or key == "''" else group)
+            if row is not None:
+                row.sessions = int(count)
+
+    def _exact_percentiles(self, by: str, time_range: TimeRange | None, rows: dict[Any, ReportRow]) -> None:
+        # Nearest rank: the ceil(p * n / 100)-th smallest duration, in integer arithmetic.
+        key = "NULL" if by == TOTAL else GROUP_BY[by]
+        where, params = _where(time_range)
+        cursor = self._conn.execute(
+            self.dialect.sql(f"""
             WITH ranked AS (
                 SELECT {key} AS k, duration_s AS d,
                        ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY duration_s) AS rn,
@@ -415,18 +566,13 @@ class UsageStore:
                       MAX(CASE WHEN rn = (95 * n + 99) / 100 THEN d END),
                       MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN d END)
             FROM ranked GROUP BY k
-            """,
+            """),
             params,
         )
         for k, p50, p95, p99 in cursor:
-            row = rows[k]
-            row.p50_s, row.p95_s, row.p99_s = p50, p95, p99
-        result = sorted(rows.values(), key=_by_cost)
-        if top is not None:
-            result = result[:top]
-        elif by == "day":
-            result.sort(key=lambda r: r.key or "")
-        return result
+            row = rows.get(None if k == "" else k)
+            if row is not None:  # a tag set to "" is counted with the untagged calls (see rollup)
+                row.p50_s, row.p95_s, row.p99_s = p50, p95, p99
 
 
 def _create_private(file: Path) -> None:
@@ -490,12 +636,84 @@ def _errors_named(where: str, conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def _by_cost(row: ReportRow) -> tuple[float, int, str]:
-    return (-(row.cost or 0.0), -row.requests, row.key or "")
+def _int(value: Any) -> Any:
+    # PostgreSQL's SUM of integers is a numeric (a Decimal in Python).
+    return None if value is None else int(value)
+
+
+# --by choices -> the daily totals' column that names the group.
+_ROLLUP_KEY = {
+    "feature": "feature",
+    "model": "model",
+    "provider": "provider",
+    "user": "user_id",
+    "session": "session_id",
+    "operation": "operation",
+    "day": "substr(hour, 1, 10)",
+}
+EXACT_PERCENTILES_UP_TO = 50_000  # calls in a range; beyond, percentiles come from the histograms
+
+
+def _hour(moment: datetime) -> str:
+    return format_time(moment)[:13]
+
+
+def _parts(
+    time_range: TimeRange | None, table: rollup.Table, columns: str | None = None
+) -> tuple[str, list[str]]:
+    """The calls of ``time_range`` as rows of ``table``: whole UTC hours from the table, the partial
+    hours at the edges from the calls themselves. ``columns``: the columns to select (default all)."""
+    start = time_range.start if time_range is not None else None
+    end = time_range.end if time_range is not None else None
+    first_whole = None if start is None else _ceil_hour(start)
+    end_whole = None if end is None else _floor_hour(end)
+    select = columns or ", ".join(table.columns)
+    parts: list[str] = []
+    params: list[str] = []
+    whole = ["1 = 1"]
+    if first_whole is not None:
+        whole.append("hour >= ?")
+        params.append(_hour(first_whole))
+    if end_whole is not None:
+        whole.append("hour < ?")
+        params.append(_hour(end_whole))
+    if first_whole is None or end_whole is None or first_whole < end_whole:
+        parts.append(f"SELECT {select} FROM {table.name} WHERE {' AND '.join(whole)}")
+    else:
+        params.clear()
+    edges: list[tuple[datetime, datetime]] = []
+    if start is not None and first_whole is not None and first_whole != start:  # the partial first hour
+        edges.append((start, first_whole if end is None else min(first_whole, end)))
+    if end is not None and end_whole is not None and end_whole != end:  # the partial last hour
+        edge_start = end_whole if start is None else max(end_whole, start)
+        if not edges or edges[0][1] <= edge_start:
+            edges.append((edge_start, end))
+    for edge_start, edge_end in edges:
+        if edge_start < edge_end:
+            calls = table.from_calls_sql("start_time >= ? AND start_time < ?")
+            parts.append(calls if columns is None else f"SELECT {select} FROM ({calls}) AS edge")
+            params += [format_time(edge_start), format_time(edge_end)]
+    if not parts:
+        parts.append(f"SELECT {select} FROM {table.name} WHERE 1 = 0")
+    return " UNION ALL ".join(parts), params
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + timedelta(hours=1)
+
+
+def _floor_day(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
 
 def _where(time_range: TimeRange | None) -> tuple[str, list[str]]:
-    clauses, params = ["1"], []
+    clauses, params = ["1 = 1"], []
     if time_range is not None and time_range.start is not None:
         clauses.append("start_time >= ?")
         params.append(format_time(time_range.start))

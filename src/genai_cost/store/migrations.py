@@ -1,22 +1,26 @@
-"""Schema of the local store: an ordered list of named migrations, recorded as they are applied.
+"""Schema of the store: an ordered list of named migrations, recorded as they are applied.
 
-Each migration runs once per file, in order, inside the same ``BEGIN IMMEDIATE`` transaction that
-reads which ones are already applied, so two processes opening a fresh file at once cannot both
-migrate it. ``PRAGMA user_version`` mirrors the number of applied migrations so a file written by a
-newer genai-cost (more migrations, or names we do not know) is refused instead of written into.
+The same migrations build a SQLite file and a PostgreSQL database; the few words that differ come
+from the ``Dialect``. Each migration runs once per store, in order, inside the same write transaction
+that reads which ones are already applied (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
+PostgreSQL), so two processes opening a fresh store at once cannot both migrate it. A store written
+by a newer genai-cost (names we do not know; on SQLite also a higher ``PRAGMA user_version``) is
+refused instead of written into.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from genai_cost.store import rollup
+from genai_cost.store.dialect import SQLITE, Dialect
 from genai_cost.store.errors import ForeignStoreError, NewerStoreError
 
 MIGRATIONS_TABLE = "_genai_cost_migrations"
 
-Migration = Callable[[sqlite3.Connection], None]
+Migration = Callable[[Any, Dialect], None]  # (a connection, its dialect)
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -26,14 +30,14 @@ def migration(fn: Migration) -> Migration:
 
 
 @migration
-def m001_usage(db: sqlite3.Connection) -> None:
+def m001_usage(db: Any, d: Dialect) -> None:
     # One row per GenAI span. Token and cost columns are NULL when not reported, never 0.
     db.execute(
-        """
+        f"""
         CREATE TABLE usage (
-            id INTEGER PRIMARY KEY,
-            start_time TEXT NOT NULL,
-            duration_s REAL,
+            id {d.pk},
+            start_time {d.sortable_text} NOT NULL,
+            duration_s {d.real},
             trace_id TEXT NOT NULL,
             span_id TEXT NOT NULL,
             service_name TEXT,
@@ -51,19 +55,19 @@ def m001_usage(db: sqlite3.Connection) -> None:
             cache_read_tokens INTEGER,
             cache_creation_tokens INTEGER,
             reasoning_tokens INTEGER,
-            cost REAL,
+            cost {d.real},
             currency TEXT,
             cost_source TEXT,
-            cost_input REAL,
-            cost_output REAL,
-            cost_cache_read REAL,
-            cost_cache_write REAL,
-            unpriced INTEGER NOT NULL DEFAULT 0,
-            usage_missing INTEGER NOT NULL DEFAULT 0,
+            cost_input {d.real},
+            cost_output {d.real},
+            cost_cache_read {d.real},
+            cost_cache_write {d.real},
+            unpriced {d.flag} NOT NULL DEFAULT FALSE,
+            usage_missing {d.flag} NOT NULL DEFAULT FALSE,
             error_type TEXT,
-            rate_limited INTEGER NOT NULL DEFAULT 0,
-            streaming INTEGER NOT NULL DEFAULT 0,
-            time_to_first_chunk_s REAL,
+            rate_limited {d.flag} NOT NULL DEFAULT FALSE,
+            streaming {d.flag} NOT NULL DEFAULT FALSE,
+            time_to_first_chunk_s {d.real},
             response_id TEXT,
             finish_reasons TEXT
         )
@@ -75,14 +79,14 @@ def m001_usage(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m002_input_audio_tokens(db: sqlite3.Connection) -> None:
+def m002_input_audio_tokens(db: Any, d: Dialect) -> None:
     # The audio part of input_tokens (priced apart by Gemini and OpenAI's audio models); NULL when the
     # provider reported no audio breakdown, and on every row written before this migration.
     db.execute("ALTER TABLE usage ADD COLUMN input_audio_tokens INTEGER")
 
 
 @migration
-def m003_token_parts(db: sqlite3.Connection) -> None:
+def m003_token_parts(db: Any, d: Dialect) -> None:
     # Every token part a call reports, so a stored call can be priced again exactly: Anthropic's cache
     # writes by TTL and Gemini's tool-use prompt tokens (parts of cache_creation_tokens and input_tokens).
     for column in ("cache_creation_5m_tokens", "cache_creation_1h_tokens", "tool_use_prompt_tokens"):
@@ -90,23 +94,74 @@ def m003_token_parts(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m005_price_version(db: sqlite3.Connection) -> None:
+def m004_unsampled_calls(db: Any, d: Dialect) -> None:
+    # Every call is stored, sampled or not; a call whose span was not sampled has no trace to link to,
+    # so its trace_id is NULL.
+    if d.name == "sqlite":
+        _sqlite_drop_not_null(db, "trace_id TEXT NOT NULL", "trace_id TEXT")
+    else:
+        db.execute("ALTER TABLE usage ALTER COLUMN trace_id DROP NOT NULL")
+    # A retried batch must not store an unsampled call twice either (its span id is random, 64 bits).
+    db.execute("CREATE UNIQUE INDEX usage_unsampled_span ON usage (span_id) WHERE trace_id IS NULL")
+
+
+@migration
+def m004_hourly_rollups(db: Any, d: Dialect) -> None:
+    # Hourly totals kept on write, so reports over millions of calls read far fewer rows
+    # (store/rollup.py); calls already stored are added up now.
+    for table in rollup.TABLES:
+        table.create(db, d, _M004_TOKENS)
+        table.backfill(db, _M004_TOKENS)
+
+
+# The token columns when m004 was written; a later token kind's migration adds its column to
+# ``usage`` and to each ``rollup.TABLES`` table.
+_M004_TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "cache_creation_5m_tokens",
+    "cache_creation_1h_tokens",
+    "reasoning_tokens",
+    "tool_use_prompt_tokens",
+    "input_audio_tokens",
+)
+
+
+def _sqlite_drop_not_null(db: Any, column: str, nullable: str) -> None:
+    # SQLite cannot drop a NOT NULL constraint: the table is rebuilt from its own definition with that
+    # one change (SQLite's documented way), rows and ids kept, then the indexes of m001 made again.
+    (create,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'usage'").fetchone()
+    changed = create.replace(column, nullable, 1)
+    if changed == create:
+        raise RuntimeError(f"the usage table has no {column!r} column to change")
+    db.execute(changed.replace("CREATE TABLE usage", "CREATE TABLE usage_rebuilt", 1))
+    db.execute("INSERT INTO usage_rebuilt SELECT * FROM usage")
+    db.execute("DROP TABLE usage")
+    db.execute("ALTER TABLE usage_rebuilt RENAME TO usage")
+    db.execute("CREATE INDEX usage_start_time ON usage (start_time)")
+    db.execute("CREATE UNIQUE INDEX usage_span ON usage (trace_id, span_id)")
+
+
+@migration
+def m005_price_version(db: Any, d: Dialect) -> None:
     # Which prices priced each call and when (NULL on rows written before this migration), and a log of
     # every `genai-cost reprice` that changed the store.
     db.execute("ALTER TABLE usage ADD COLUMN price_version TEXT")
     db.execute("ALTER TABLE usage ADD COLUMN priced_at TEXT")
     db.execute(
-        """
+        f"""
         CREATE TABLE reprice_runs (
-            id INTEGER PRIMARY KEY,
+            id {d.pk},
             run_at TEXT NOT NULL,
             price_version TEXT NOT NULL,
             range_start TEXT,
             range_end TEXT,
             calls_seen INTEGER NOT NULL,
             calls_changed INTEGER NOT NULL,
-            cost_before REAL,
-            cost_after REAL
+            cost_before {d.real},
+            cost_after {d.real}
         )
         """
     )
@@ -116,8 +171,8 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _check_not_newer(db: sqlite3.Connection, applied: set[str]) -> None:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
+def _check_not_newer(db: Any, applied: set[str], d: Dialect) -> None:
+    version = d.schema_version(db)
     unknown = applied - {name for name, _ in MIGRATIONS}
     if version > len(MIGRATIONS) or unknown:
         raise NewerStoreError(
@@ -127,48 +182,57 @@ def _check_not_newer(db: sqlite3.Connection, applied: set[str]) -> None:
 
 
 _FOREIGN = "a SQLite database of another program, not a genai-cost store"
+_FOREIGN_POSTGRES = (
+    "the database's schema holds a 'usage' table that is not genai-cost's; "
+    "give genai-cost a database (or a schema, with ?options=-csearch_path=NAME) of its own"
+)
 
 
-def applied_migrations(db: sqlite3.Connection) -> set[str]:
-    """The migrations applied to the file; raises if the file is another program's or too new.
+def applied_migrations(db: Any, d: Dialect = SQLITE) -> set[str]:
+    """The migrations applied to the store; raises if the store is another program's or too new.
 
-    The file's tables are read in one statement: another process may be creating the store at this
-    very moment, and two separate reads (is there a migrations table? are there tables?) could see
-    before and after its commit, taking a store being made for another program's file.
+    The tables are read in one statement: another process may be creating the store at this very
+    moment, and two separate reads (is there a migrations table? are there tables?) could see before
+    and after its commit, taking a store being made for another program's file.
     """
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = d.tables(db)
     if MIGRATIONS_TABLE not in tables:
-        if tables:  # tables but no migration record: another program's file (a mistyped -d)
-            raise ForeignStoreError(_FOREIGN)
+        # SQLite: tables but no migration record is another program's file (a mistyped -d). A
+        # PostgreSQL database may hold other tables; only a usage table of someone else's is in the way.
+        if tables if d.name == "sqlite" else tables & {"usage"}:
+            raise ForeignStoreError(_FOREIGN if d.name == "sqlite" else _FOREIGN_POSTGRES)
         return set()
     applied = {row[0] for row in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
-    _check_not_newer(db, applied)
+    _check_not_newer(db, applied, d)
     return applied
 
 
-def check_readable(db: sqlite3.Connection) -> None:
-    """Raise if the file is another program's or needs a newer genai-cost. Reads only."""
-    applied_migrations(db)
+def check_readable(db: Any, d: Dialect = SQLITE) -> None:
+    """Raise if the store is another program's or needs a newer genai-cost. Reads only."""
+    applied_migrations(db, d)
 
 
-def migrate(db: sqlite3.Connection) -> list[str]:
+def migrate(db: Any, d: Dialect = SQLITE) -> list[str]:
     """Apply pending migrations; return their names. ``db`` must be in autocommit mode."""
-    # Fast path without a write lock: readers and writers reopen the file often.
-    applied = applied_migrations(db)
+    # Fast path without a write lock: readers and writers reopen the store often.
+    applied = applied_migrations(db, d)
     if len(applied) == len(MIGRATIONS):
         return []
-    db.execute("BEGIN IMMEDIATE")
+    db.execute(d.begin_write)
     try:
-        applied = applied_migrations(db)  # again, now under the write lock
+        d.lock_for_migration(db)
+        applied = applied_migrations(db, d)  # again, now under the write lock
         db.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (name TEXT PRIMARY KEY, applied_at TEXT)")
         done = []
         for name, fn in MIGRATIONS:
             if name in applied:
                 continue
-            fn(db)
-            db.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)", (name, _now()))
+            fn(db, d)
+            db.execute(
+                d.sql(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"), (name, _now())
+            )
             done.append(name)
-        db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        d.set_schema_version(db, len(MIGRATIONS))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

@@ -41,12 +41,16 @@ def with_rate(value: int, total: int) -> str:
     return f"{value:,} ({value / total:.1%})" if value and total else f"{value:,}"
 
 
-def latency(seconds: float | None) -> str:
+APPROXIMATE = "~"  # before a latency estimated from histograms (the legend says so)
+
+
+def latency(seconds: float | None, exact: bool = True) -> str:
     if seconds is None:
         return DASH
+    mark = "" if exact else APPROXIMATE
     if seconds < 0.01:
-        return f"{seconds * 1000:.2f}ms"
-    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s"
+        return f"{mark}{seconds * 1000:.2f}ms"
+    return mark + (f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.2f}s")
 
 
 def plural(number: int, noun: str) -> str:
@@ -108,9 +112,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("avg/call", lambda r: money(r.avg_cost_per_call), 7),
     Column("sessions", lambda r: count(r.sessions), None),
     Column("avg/session", lambda r: money(r.avg_cost_per_session), None),
-    Column("p50", lambda r: latency(r.p50_s), None),
-    Column("p95", lambda r: latency(r.p95_s), 8),
-    Column("p99", lambda r: latency(r.p99_s), None),
+    Column("p50", lambda r: latency(r.p50_s, r.latency_exact), None),
+    Column("p95", lambda r: latency(r.p95_s, r.latency_exact), 8),
+    Column("p99", lambda r: latency(r.p99_s, r.latency_exact), None),
 )
 _ALWAYS = 2  # requests and cost are never dropped
 
@@ -171,6 +175,13 @@ def tables(sections: Sequence[Section], *, wide: bool = False, width: int | None
         legend.append(f"{DASH} = not reported (or nothing to average)")
     if any(NONE_KEY in k for k in keys):
         legend.append(f"{NONE_KEY} = calls without that tag")
+    if any(
+        cell.startswith(APPROXIMATE)
+        for c in columns
+        for i in range(len(sections))
+        for cell in cells[c.header][i]
+    ):
+        legend.append(f"{APPROXIMATE} = estimated from hourly latency histograms (within about 22%)")
     return Tables(text, tuple(c.header for c in COLUMNS if c.header not in shown), "; ".join(legend) or None)
 
 

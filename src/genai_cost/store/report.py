@@ -10,7 +10,7 @@ from typing import TextIO
 
 from genai_cost import config
 from genai_cost.store import render
-from genai_cost.store.db import TOTAL, UsageStore, resolve_db_path
+from genai_cost.store.db import TOTAL, UsageStore, resolve_db
 from genai_cost.store.timerange import TimeRange
 
 DEFAULT_SECTIONS = (TOTAL, "feature", "model")
@@ -35,9 +35,10 @@ def report_table(
     """The report as tables, one per section, then (``notes``) the notes and legend that apply."""
     out = out or sys.stdout
     time_range = time_range or TimeRange()
-    with UsageStore.open(resolve_db_path(database), readonly=True) as store:
+    with UsageStore.open(resolve_db(database), readonly=True) as store:
         results = [(by, store.report(by, time_range, top=sections_top(by, top))) for by in sections]
-        [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range)
+        # The total is read for its counts (the notes below), not its sessions.
+        [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range, sessions=False)
         first, last = store.time_bounds()
     if header:
         out.write(f"genai-cost report: {store.path}, {time_range.describe()}\n")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from genai_cost import semconv as sc
 from genai_cost.pricing.book import PriceBook
+from genai_cost.store import rollup
 from genai_cost.store.db import UsageStore, _where, format_time
 from genai_cost.store.timerange import TimeRange
 from genai_cost.usage import TOKEN_KINDS, Cost, Usage
@@ -144,6 +145,11 @@ def apply(store: UsageStore, repricing: Repricing, time_range: TimeRange | None 
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(_UPDATE, repricing._updates)
+        if repricing._updates:  # the hourly totals hold the old costs: add those hours up again
+            first = format_time(time_range.start)[:13] if time_range.start else None
+            last = format_time(time_range.end)[:13] if time_range.end else None
+            for table in rollup.TABLES:
+                table.rebuild(conn, first, last)
         conn.execute(
             "INSERT INTO reprice_runs (run_at, price_version, range_start, range_end, calls_seen, "
             "calls_changed, cost_before, cost_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
