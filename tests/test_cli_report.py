@@ -516,3 +516,26 @@ def test_report_on_an_old_store_it_may_not_upgrade(shared_dir: Path) -> None:
     path.parent.chmod(0o755)
     path.chmod(0o644)
     assert main(["report", "-d", str(path), "--format", "json"]) == 0  # its owner upgrades it
+
+
+def test_a_table_by_session_stops_at_the_most_expensive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At volume a table of every session takes seconds and no one reads it: it shows the 50 most
+    expensive and says how to get the rest; --top and CSV/JSON still give what they ask for."""
+    path = tmp_path / "many.db"
+    calls = [
+        Call(utc("2026-11-20T10:00:00") + timedelta(seconds=i), 0.5, "openai", "gpt-4o-mini", session=f"s{i:03d}",
+             usage=Usage(10, 1), cost=Cost(0.001 * (i + 1)))
+        for i in range(60)
+    ]  # fmt: skip
+    record(str(path), calls)
+    code, out, _ = run(capsys, "-d", str(path), "--by", "session")
+    assert code == 0
+    shown = [r[0] for r in section(out, "By session (top 50)")]
+    assert shown[:2] == ["s059", "s058"] and len(shown) == 50
+    assert "By session: the 50 most expensive shown; --top N for more" in out
+    code, out, _ = run(capsys, "-d", str(path), "--by", "session", "--top", "55")
+    assert len(section(out, "By session (top 55)")) == 55 and "most expensive shown" not in out
+    code, out, _ = run(capsys, "-d", str(path), "--by", "session", "--format", "json")
+    assert len([r for r in json.loads(out) if r.get("session") or r.get("key")]) >= 60

@@ -21,6 +21,24 @@ def sections_top(by: str, top: int | None) -> int | None:
     return None if by == TOTAL else top
 
 
+# A table by user or session lists the most expensive first and stops here unless --top says
+# otherwise: a month of a busy app has 100k sessions, which no one reads in a terminal and which
+# take seconds to print. CSV and JSON keep every row.
+TABLE_ROWS = 50
+MANY_GROUPS = frozenset({"user", "session"})
+
+
+def _cut(by: str, top: int | None, rows: Sequence[object]) -> bool:
+    """The table stopped at TABLE_ROWS (there may be more)."""
+    return top is None and by in MANY_GROUPS and len(rows) == TABLE_ROWS
+
+
+def _table_top(by: str, top: int | None) -> int | None:
+    if top is None and by in MANY_GROUPS:
+        return TABLE_ROWS
+    return sections_top(by, top)
+
+
 def report_table(
     database: str | None,
     sections: Sequence[str],
@@ -36,7 +54,7 @@ def report_table(
     out = out or sys.stdout
     time_range = time_range or TimeRange()
     with UsageStore.open(resolve_db(database), readonly=True) as store:
-        results = [(by, store.report(by, time_range, top=sections_top(by, top))) for by in sections]
+        results = [(by, store.report(by, time_range, top=_table_top(by, top))) for by in sections]
         # The total is read for its counts (the notes below), not its sessions.
         [total] = results[0][1] if sections[0] == TOTAL else store.report(TOTAL, time_range, sessions=False)
         first, last = store.time_bounds()
@@ -48,7 +66,10 @@ def report_table(
         return
     to_show = [
         render.Section(
-            "Summary" if by == TOTAL else f"By {by}" + (f" (top {top})" if top else ""),
+            "Summary"
+            if by == TOTAL
+            else f"By {by}"
+            + (f" (top {top})" if top else f" (top {TABLE_ROWS})" if _cut(by, top, rows) else ""),
             rows,
             "" if by == TOTAL else by,
         )
@@ -72,6 +93,11 @@ def report_table(
             f"{'its' if total.usage_missing == 1 else 'their'} tokens and cost "
             "are missing."
         )
+    for by, rows in results:
+        if _cut(by, top, rows):
+            lines.append(
+                f"By {by}: the {TABLE_ROWS} most expensive shown; --top N for more, --format csv or json for all."
+            )
     if tables.legend:
         lines.append(tables.legend)
     if tables.hidden:
