@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from genai_cost.pricing.located import LocatedError
+
 
 class BudgetExceeded(Exception):
     """Raised from the SDK call, before any request is sent, when a budget would go over its limit.
@@ -58,13 +60,5 @@ class BudgetExceeded(Exception):
         )
 
 
-class BudgetFileError(ValueError):
+class BudgetFileError(LocatedError):
     """A malformed budgets file (or budgets given in code). ``file:line: field: problem``."""
-
-    def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
-        self.file = file
-        self.line = line
-        self.field = field
-        self.problem = problem
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")

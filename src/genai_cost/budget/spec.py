@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from genai_cost import semconv as sc
 from genai_cost.budget.errors import BudgetFileError
 from genai_cost.pricing import located
-from genai_cost.pricing.located import Node
+from genai_cost.pricing.located import Node, join_field, kind_of
 
 USD = "USD"
 TOKENS = "tokens"
@@ -215,7 +215,7 @@ class _Validator:
             raise self.fail(root.line, "budgets", "required key is missing")
         items = top["budgets"][1]
         if not isinstance(items.value, list):
-            raise self.fail(items.line, "budgets", f"expected a list, got {_kind(items.value)}")
+            raise self.fail(items.line, "budgets", f"expected a list, got {kind_of(items.value)}")
         budgets = [self.budget(item, f"budgets[{i}]") for i, item in enumerate(items.value)]
         self.unique(budgets)
         return tuple(budgets)
@@ -232,17 +232,17 @@ class _Validator:
 
     def mapping(self, node: Node, field: str, allowed: tuple[str, ...] | None) -> dict[str, tuple[int, Node]]:
         if not isinstance(node.value, dict):
-            raise self.fail(node.line, field, f"expected a mapping, got {_kind(node.value)}")
+            raise self.fail(node.line, field, f"expected a mapping, got {kind_of(node.value)}")
         for key, (key_line, _) in node.value.items():
             if allowed is not None and key not in allowed:
                 raise self.fail(
-                    key_line, _join(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
+                    key_line, join_field(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
                 )
         return node.value
 
     def string(self, node: Node, field: str) -> str:
         if not isinstance(node.value, str) or not node.value.strip():
-            raise self.fail(node.line, field, f"expected a non-empty string, got {_kind(node.value)}")
+            raise self.fail(node.line, field, f"expected a non-empty string, got {kind_of(node.value)}")
         return node.value.strip()
 
     def choice(self, node: Node, field: str, choices: tuple[str, ...]) -> str:
@@ -255,12 +255,14 @@ class _Validator:
         entry = self.mapping(node, field, BUDGET_KEYS)
         get = entry.get
         if "name" not in entry:
-            raise self.fail(node.line, _join(field, "name"), "required key is missing")
-        name = self.string(entry["name"][1], _join(field, "name"))
+            raise self.fail(node.line, join_field(field, "name"), "required key is missing")
+        name = self.string(entry["name"][1], join_field(field, "name"))
         limits = [key for key in ("limit_usd", "limit_tokens") if key in entry]
         if len(limits) != 1:
             line = entry[limits[1]][0] if len(limits) > 1 else node.line
-            raise self.fail(line, _join(field, "limit_usd"), "give exactly one of limit_usd and limit_tokens")
+            raise self.fail(
+                line, join_field(field, "limit_usd"), "give exactly one of limit_usd and limit_tokens"
+            )
         limit_node = entry[limits[0]][1]
         limit = limit_node.value
         if (
@@ -270,36 +272,36 @@ class _Validator:
             or limit < 0
         ):
             raise self.fail(
-                limit_node.line, _join(field, limits[0]), f"expected a number >= 0, got {_kind(limit)}"
+                limit_node.line, join_field(field, limits[0]), f"expected a number >= 0, got {kind_of(limit)}"
             )
         unit = USD if limits[0] == "limit_usd" else TOKENS
         window = self.window(entry, field)
         per = "global"
         if (found := get("per")) is not None:
-            per = self.per(found[1], _join(field, "per"))
+            per = self.per(found[1], join_field(field, "per"))
         match: list[tuple[str, tuple[str, ...]]] = []
         if (found := get("match")) is not None:
-            for key, (key_line, value) in self.mapping(found[1], _join(field, "match"), None).items():
+            for key, (key_line, value) in self.mapping(found[1], join_field(field, "match"), None).items():
                 match.append(
                     (
-                        self.match_key(key, key_line, _join(field, f"match.{key}")),
-                        self.patterns(value, _join(field, f"match.{key}")),
+                        self.match_key(key, key_line, join_field(field, f"match.{key}")),
+                        self.patterns(value, join_field(field, f"match.{key}")),
                     )
                 )
         action = "raise"
         if (found := get("action")) is not None:
-            action = self.choice(found[1], _join(field, "action"), ("raise", "warn"))
+            action = self.choice(found[1], join_field(field, "action"), ("raise", "warn"))
         unpriced = "block"
         if (found := get("unpriced")) is not None:
-            unpriced = self.choice(found[1], _join(field, "unpriced"), ("block", "allow"))
+            unpriced = self.choice(found[1], join_field(field, "unpriced"), ("block", "allow"))
         default_out = DEFAULT_MAX_OUTPUT_TOKENS
         if (found := get("default_max_output_tokens")) is not None:
             value = found[1].value
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise self.fail(
                     found[1].line,
-                    _join(field, "default_max_output_tokens"),
-                    f"expected a whole number >= 0, got {_kind(value)}",
+                    join_field(field, "default_max_output_tokens"),
+                    f"expected a whole number >= 0, got {kind_of(value)}",
                 )
             default_out = value
         where = f"{self.file}:{node.line}" if node.line else self.file
@@ -311,22 +313,22 @@ class _Validator:
         timezone = "UTC"
         if "timezone" in entry:
             tz_node = entry["timezone"][1]
-            timezone = self.string(tz_node, _join(field, "timezone"))
+            timezone = self.string(tz_node, join_field(field, "timezone"))
             try:
                 ZoneInfo(timezone)
             except (ZoneInfoNotFoundError, ValueError):
                 raise self.fail(
-                    tz_node.line, _join(field, "timezone"), f"unknown time zone {timezone!r}"
+                    tz_node.line, join_field(field, "timezone"), f"unknown time zone {timezone!r}"
                 ) from None
         if "window" not in entry:
             return Window("month", timezone=timezone)
         node = entry["window"][1]
-        wfield = _join(field, "window")
+        wfield = join_field(field, "window")
         if isinstance(node.value, dict):  # window: {rolling: 24h}
             rolling = self.mapping(node, wfield, ("rolling",))
             if "rolling" not in rolling:
-                raise self.fail(node.line, _join(wfield, "rolling"), "required key is missing")
-            return self.rolling(rolling["rolling"][1], _join(wfield, "rolling"))
+                raise self.fail(node.line, join_field(wfield, "rolling"), "required key is missing")
+            return self.rolling(rolling["rolling"][1], join_field(wfield, "rolling"))
         text = self.string(node, wfield)
         if text.startswith("rolling:"):
             return self.rolling(Node(text[len("rolling:") :].strip(), node.line), wfield)
@@ -335,7 +337,9 @@ class _Validator:
                 node.line, wfield, f"expected day, month, total or rolling:<duration>, got {text!r}"
             )
         if text == "total" and "timezone" in entry:
-            raise self.fail(entry["timezone"][0], _join(field, "timezone"), "a total window has no time zone")
+            raise self.fail(
+                entry["timezone"][0], join_field(field, "timezone"), "a total window has no time zone"
+            )
         return Window(text, timezone=timezone)
 
     def rolling(self, node: Node, field: str) -> Window:
@@ -345,7 +349,7 @@ class _Validator:
             raise self.fail(
                 node.line,
                 field,
-                f"expected a duration of 1 minute or more such as 24h, 30m, 7d, got {_kind(node.value)}",
+                f"expected a duration of 1 minute or more such as 24h, 30m, 7d, got {kind_of(node.value)}",
             )
         return Window("rolling", seconds, spelled=str(text).strip())
 
@@ -376,21 +380,3 @@ class _Validator:
         if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
             return (str(node.value),)
         return (self.string(node, field),)
-
-
-def _join(field: str, key: str) -> str:
-    return f"{field}.{key}" if field else key
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    return f"{type(value).__name__} ({value!r})"

@@ -24,6 +24,39 @@ class FileFormatError(ValueError):
         self.line = line
 
 
+class LocatedError(ValueError):
+    """A value in a file that is not what its schema wants: ``file:line: field: problem``. The price
+    override file and the budgets file raise their own subclasses of it."""
+
+    def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
+        self.file = file
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = f"{file}:{line}" if line is not None else file
+        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+def join_field(field: str, key: str) -> str:
+    """The dotted path of ``key`` under ``field``, as errors name it."""
+    return f"{field}.{key}" if field else key
+
+
+def kind_of(value: Any) -> str:
+    """What a value is, for an error that says what was expected and what was found."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    return f"{type(value).__name__} ({value!r})"
+
+
 @dataclass(slots=True)
 class Node:
     """A value with the 1-based line where it starts. Mappings hold ``{key: (key_line, Node)}``."""

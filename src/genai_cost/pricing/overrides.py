@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import translate
 from pathlib import Path
-from typing import Any
 
 from genai_cost.pricing import located
-from genai_cost.pricing.located import Node
+from genai_cost.pricing.located import LocatedError, Node, join_field, kind_of
 from genai_cost.pricing.rates import Banded, Rates, Schedule
 
 # Price fields of a model entry (USD per million tokens, except `request`: USD per call).
@@ -29,16 +28,8 @@ DISCOUNT_KEYS = ("provider", "model", "percent")
 TOP_KEYS = ("version", "models", "discounts")
 
 
-class PriceOverrideError(ValueError):
+class PriceOverrideError(LocatedError):
     """A malformed price override file. ``file``, ``line`` (1-based, or None) and ``field`` say where."""
-
-    def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
-        self.file = file
-        self.line = line
-        self.field = field
-        self.problem = problem
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
 
 
 def _pattern(text: str) -> Callable[[str], bool]:
@@ -119,28 +110,28 @@ class _Validator:
 
     def mapping(self, node: Node, field: str, allowed: tuple[str, ...]) -> dict[str, tuple[int, Node]]:
         if not isinstance(node.value, dict):
-            raise self.fail(node.line, field, f"expected a mapping, got {_kind(node.value)}")
+            raise self.fail(node.line, field, f"expected a mapping, got {kind_of(node.value)}")
         for key, (key_line, _) in node.value.items():
             if key not in allowed:
                 raise self.fail(
-                    key_line, _join(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
+                    key_line, join_field(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
                 )
         return node.value
 
     def sequence(self, node: Node, field: str) -> list[Node]:
         if not isinstance(node.value, list):
-            raise self.fail(node.line, field, f"expected a list, got {_kind(node.value)}")
+            raise self.fail(node.line, field, f"expected a list, got {kind_of(node.value)}")
         return node.value
 
     def string(self, node: Node, field: str) -> str:
         if not isinstance(node.value, str) or not node.value.strip():
-            raise self.fail(node.line, field, f"expected a non-empty string, got {_kind(node.value)}")
+            raise self.fail(node.line, field, f"expected a non-empty string, got {kind_of(node.value)}")
         return node.value.strip()
 
     def number(self, node: Node, field: str, *, maximum: float | None = None) -> float:
         value = node.value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(node.line, field, f"expected a number, got {_kind(value)}")
+            raise self.fail(node.line, field, f"expected a number, got {kind_of(value)}")
         if not math.isfinite(value) or value < 0:
             raise self.fail(node.line, field, f"expected a finite number >= 0, got {value!r}")
         if maximum is not None and value > maximum:
@@ -170,8 +161,8 @@ class _Validator:
     def model(self, node: Node, field: str) -> ModelOverride:
         entry = self.mapping(node, field, MODEL_KEYS)
         if "model" not in entry:
-            raise self.fail(node.line, _join(field, "model"), "required key is missing")
-        model = self.string(entry["model"][1], _join(field, "model"))
+            raise self.fail(node.line, join_field(field, "model"), "required key is missing")
+        model = self.string(entry["model"][1], join_field(field, "model"))
         provider = self._provider(entry, field)
         where = f"{self.file}:{node.line}"
         priced = [key for key in (*PRICE_FIELDS, "request", "long_context") if key in entry]
@@ -179,20 +170,26 @@ class _Validator:
         if "same_as" in entry:
             if priced:
                 line = entry[priced[0]][0]
-                raise self.fail(line, _join(field, priced[0]), "cannot be combined with same_as")
-            same_as = self._same_as(entry["same_as"][1], _join(field, "same_as"))
+                raise self.fail(line, join_field(field, priced[0]), "cannot be combined with same_as")
+            same_as = self._same_as(entry["same_as"][1], join_field(field, "same_as"))
             return ModelOverride(model, provider, None, same_as, where, _pattern(model))
 
         for required in ("input", "output"):
             if required not in entry:
-                raise self.fail(node.line, _join(field, required), "required key is missing (or use same_as)")
-        prices = {key: self.number(entry[key][1], _join(field, key)) for key in PRICE_FIELDS if key in entry}
-        request = self.number(entry["request"][1], _join(field, "request")) if "request" in entry else 0.0
+                raise self.fail(
+                    node.line, join_field(field, required), "required key is missing (or use same_as)"
+                )
+        prices = {
+            key: self.number(entry[key][1], join_field(field, key)) for key in PRICE_FIELDS if key in entry
+        }
+        request = (
+            self.number(entry["request"][1], join_field(field, "request")) if "request" in entry else 0.0
+        )
         base = _rates(prices, request)
         bands: list[tuple[int, Rates]] = []
         if "long_context" in entry:
             lc_node = entry["long_context"][1]
-            lc_field = _join(field, "long_context")
+            lc_field = join_field(field, "long_context")
             items = lc_node.value if isinstance(lc_node.value, list) else [lc_node]
             for index, item in enumerate(items):
                 item_field = f"{lc_field}[{index}]" if isinstance(lc_node.value, list) else lc_field
@@ -207,37 +204,37 @@ class _Validator:
     def _band(self, node: Node, field: str, base: dict[str, float], request: float) -> tuple[int, Rates]:
         band = self.mapping(node, field, LONG_CONTEXT_KEYS)
         if "above" not in band:
-            raise self.fail(node.line, _join(field, "above"), "required key is missing")
+            raise self.fail(node.line, join_field(field, "above"), "required key is missing")
         above = band["above"][1]
         if isinstance(above.value, bool) or not isinstance(above.value, int) or above.value < 0:
-            problem = f"expected a whole number of tokens, got {_kind(above.value)}"
-            raise self.fail(above.line, _join(field, "above"), problem)
+            problem = f"expected a whole number of tokens, got {kind_of(above.value)}"
+            raise self.fail(above.line, join_field(field, "above"), problem)
         prices = dict(base)  # a band repeats only what changes
         for key in PRICE_FIELDS:
             if key in band:
-                prices[key] = self.number(band[key][1], _join(field, key))
+                prices[key] = self.number(band[key][1], join_field(field, key))
         return above.value, _rates(prices, request)
 
     def _provider(self, entry: dict[str, tuple[int, Node]], field: str) -> str | None:
         if "provider" not in entry:
             return None
-        return self.string(entry["provider"][1], _join(field, "provider")).lower()
+        return self.string(entry["provider"][1], join_field(field, "provider")).lower()
 
     def _same_as(self, node: Node, field: str) -> tuple[str | None, str]:
         if isinstance(node.value, str):
             return None, self.string(node, field)
         target = self.mapping(node, field, SAME_AS_KEYS)
         if "model" not in target:
-            raise self.fail(node.line, _join(field, "model"), "required key is missing")
-        return self._provider(target, field), self.string(target["model"][1], _join(field, "model"))
+            raise self.fail(node.line, join_field(field, "model"), "required key is missing")
+        return self._provider(target, field), self.string(target["model"][1], join_field(field, "model"))
 
     def discount(self, node: Node, field: str) -> Discount:
         entry = self.mapping(node, field, DISCOUNT_KEYS)
         if "percent" not in entry:
-            raise self.fail(node.line, _join(field, "percent"), "required key is missing")
-        percent = self.number(entry["percent"][1], _join(field, "percent"), maximum=100)
+            raise self.fail(node.line, join_field(field, "percent"), "required key is missing")
+        percent = self.number(entry["percent"][1], join_field(field, "percent"), maximum=100)
         provider = self._provider(entry, field)
-        model = self.string(entry["model"][1], _join(field, "model")) if "model" in entry else None
+        model = self.string(entry["model"][1], join_field(field, "model")) if "model" in entry else None
         if provider is None and model is None:
             raise self.fail(node.line, field, "give a provider, a model, or both (use model: '*' for all)")
         return Discount(
@@ -255,21 +252,3 @@ def _rates(prices: dict[str, float], request: float) -> Rates:
         reasoning=prices.get("reasoning"),
         request=request,
     )
-
-
-def _join(field: str, key: str) -> str:
-    return f"{field}.{key}" if field else key
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"a boolean ({value})"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    return f"{type(value).__name__} ({value!r})"
