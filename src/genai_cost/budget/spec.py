@@ -156,12 +156,8 @@ def value_key(name: str) -> str:
 
 def load_budgets(path: str | Path) -> tuple[Budget, ...]:
     """Read and validate a budgets file; raise BudgetFileError on any problem."""
-    file = str(path)
-    try:
-        root = located.load(Path(path))
-    except located.FileFormatError as exc:
-        raise BudgetFileError(file, exc.line, "", str(exc)) from exc
-    return _Validator(file).document(root)
+    validator = _Validator(str(path))
+    return validator.document(validator.read(Path(path)))
 
 
 def budgets_from_code(budgets: Sequence[Budget | Mapping[str, Any]]) -> tuple[Budget, ...]:
@@ -196,12 +192,8 @@ def _format_duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-class _Validator:
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, line: int | None, field: str, problem: str) -> BudgetFileError:
-        return BudgetFileError(self.file, line or None, field, problem)
+class _Validator(located.Checker):
+    error = BudgetFileError
 
     def document(self, root: Node | None) -> tuple[Budget, ...]:
         if root is None:
@@ -229,21 +221,6 @@ class _Validator:
                     line, f"budgets[{index}].name", f"{budget.name!r} is already used at {seen[budget.name]}"
                 )
             seen[budget.name] = budget.where
-
-    def mapping(self, node: Node, field: str, allowed: tuple[str, ...] | None) -> dict[str, tuple[int, Node]]:
-        if not isinstance(node.value, dict):
-            raise self.fail(node.line, field, f"expected a mapping, got {kind_of(node.value)}")
-        for key, (key_line, _) in node.value.items():
-            if allowed is not None and key not in allowed:
-                raise self.fail(
-                    key_line, join_field(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
-                )
-        return node.value
-
-    def string(self, node: Node, field: str) -> str:
-        if not isinstance(node.value, str) or not node.value.strip():
-            raise self.fail(node.line, field, f"expected a non-empty string, got {kind_of(node.value)}")
-        return node.value.strip()
 
     def choice(self, node: Node, field: str, choices: tuple[str, ...]) -> str:
         value = self.string(node, field)

@@ -9,6 +9,7 @@ syntax errors carry a line), then walked again here for the lines: PyYAML is not
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from json.decoder import scanstring  # type: ignore[attr-defined]  # not in typeshed
@@ -55,6 +56,56 @@ def kind_of(value: Any) -> str:
     if isinstance(value, str):
         return f"a string ({value!r})"
     return f"{type(value).__name__} ({value!r})"
+
+
+class Checker:
+    """Reads a file through this module and checks the shapes of its values; every problem is an
+    ``error`` (the subclass of LocatedError of the file's kind) naming file, line and field."""
+
+    error: type[LocatedError] = LocatedError
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, line: int | None, field: str, problem: str) -> LocatedError:
+        return self.error(self.file, line or None, field, problem)
+
+    def read(self, path: Path) -> Node | None:
+        try:
+            return load(path)
+        except FileFormatError as exc:
+            raise self.fail(exc.line, "", str(exc)) from exc
+
+    def mapping(self, node: Node, field: str, allowed: tuple[str, ...] | None) -> dict[str, tuple[int, Node]]:
+        """A mapping whose keys are all in ``allowed`` (any keys when None)."""
+        if not isinstance(node.value, dict):
+            raise self.fail(node.line, field, f"expected a mapping, got {kind_of(node.value)}")
+        for key, (key_line, _) in node.value.items():
+            if allowed is not None and key not in allowed:
+                raise self.fail(
+                    key_line, join_field(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
+                )
+        return node.value
+
+    def sequence(self, node: Node, field: str) -> list[Node]:
+        if not isinstance(node.value, list):
+            raise self.fail(node.line, field, f"expected a list, got {kind_of(node.value)}")
+        return node.value
+
+    def string(self, node: Node, field: str) -> str:
+        if not isinstance(node.value, str) or not node.value.strip():
+            raise self.fail(node.line, field, f"expected a non-empty string, got {kind_of(node.value)}")
+        return node.value.strip()
+
+    def number(self, node: Node, field: str, *, maximum: float | None = None) -> float:
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node.line, field, f"expected a number, got {kind_of(value)}")
+        if not math.isfinite(value) or value < 0:
+            raise self.fail(node.line, field, f"expected a finite number >= 0, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.fail(node.line, field, f"expected a number <= {maximum:g}, got {value!r}")
+        return float(value)
 
 
 @dataclass(slots=True)

@@ -8,7 +8,6 @@ raised when the file is loaded (at start-up), never a silently ignored line.
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,52 +90,12 @@ class Overrides:
 
 def load_overrides(path: str | Path) -> Overrides:
     """Read and validate an override file; raise PriceOverrideError on any problem."""
-    file = str(path)
-    try:
-        root = located.load(Path(path))
-    except located.FileFormatError as exc:
-        raise PriceOverrideError(file, exc.line, "", str(exc)) from exc
-    return _Validator(file).document(root)
+    validator = _Validator(str(path))
+    return validator.document(validator.read(Path(path)))
 
 
-class _Validator:
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, line: int | None, field: str, problem: str) -> PriceOverrideError:
-        return PriceOverrideError(self.file, line, field, problem)
-
-    # --- shapes --------------------------------------------------------------------------------
-
-    def mapping(self, node: Node, field: str, allowed: tuple[str, ...]) -> dict[str, tuple[int, Node]]:
-        if not isinstance(node.value, dict):
-            raise self.fail(node.line, field, f"expected a mapping, got {kind_of(node.value)}")
-        for key, (key_line, _) in node.value.items():
-            if key not in allowed:
-                raise self.fail(
-                    key_line, join_field(field, key), f"unknown key {key!r} (allowed: {', '.join(allowed)})"
-                )
-        return node.value
-
-    def sequence(self, node: Node, field: str) -> list[Node]:
-        if not isinstance(node.value, list):
-            raise self.fail(node.line, field, f"expected a list, got {kind_of(node.value)}")
-        return node.value
-
-    def string(self, node: Node, field: str) -> str:
-        if not isinstance(node.value, str) or not node.value.strip():
-            raise self.fail(node.line, field, f"expected a non-empty string, got {kind_of(node.value)}")
-        return node.value.strip()
-
-    def number(self, node: Node, field: str, *, maximum: float | None = None) -> float:
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(node.line, field, f"expected a number, got {kind_of(value)}")
-        if not math.isfinite(value) or value < 0:
-            raise self.fail(node.line, field, f"expected a finite number >= 0, got {value!r}")
-        if maximum is not None and value > maximum:
-            raise self.fail(node.line, field, f"expected a number <= {maximum:g}, got {value!r}")
-        return float(value)
+class _Validator(located.Checker):
+    error = PriceOverrideError
 
     # --- document --------------------------------------------------------------------------------
 
