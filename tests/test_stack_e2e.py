@@ -140,12 +140,21 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         end = time.time()
         # Month to date adds up 5-minute blocks at aligned steps, so it shows the calls after the next
         # 5-minute boundary (documented lag); wait for it rather than leave those panels unchecked.
+        # Every feature must have caught up with its rolling 24 hours, not merely appeared: a run that
+        # crosses a boundary shows part of a feature's calls first.
         total = sum(1 for _ in _billed(ledger))
         assert total > 50
 
+        def by_feature(expr: str) -> dict[str, float]:
+            return {s["metric"].get("feature_name", ""): float(s["value"][1]) for s in prom_query(prom, expr)}
+
         def month_arrived() -> bool | None:
-            got = prom_query(prom, "genai_cost:budget_monthly_burn_by_feature:ratio")
-            return len(got) >= len(features) or None
+            month = by_feature("genai_cost:cost_usd_by_feature:month_to_date")
+            day = by_feature("genai_cost:cost_usd_by_feature:increase1d")
+            caught_up = all(
+                abs(month.get(f, -1.0) - cost) <= 1e-9 * max(cost, 1e-12) for f, cost in day.items()
+            )
+            return (len(day) >= len(features) and caught_up) or None
 
         wait_for(month_arrived, 330, "month-to-date rules (at most 5 minutes: they add up 5-minute blocks)")
         time.sleep(2)
