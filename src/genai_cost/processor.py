@@ -94,11 +94,16 @@ class CostSpanProcessor(SpanProcessor):
         if usage.empty:
             return
         provider = _provider(attrs)
-        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
-        model = str(model) if model else None
+        request_model = attrs.get(sc.GEN_AI_REQUEST_MODEL)
+        request_model = str(request_model) if request_model else None
+        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL)
+        model = str(model) if model else request_model
         when = span.start_time / 1e9 if span.start_time else None
-        cost = get_price_book().price(provider, model, usage, when) if model else None
-        written = _otel_compat.write_attributes(span, _span_attributes(cost, usage, self._compat))
+        cost, priced_by = get_price_book().price_either(provider, model, request_model, usage, when)
+        out = _span_attributes(cost, usage, self._compat)
+        if priced_by is not None and priced_by != model:
+            out[sc.GENAI_COST_PRICING_MODEL] = priced_by  # the response's model is not in the price data
+        written = _otel_compat.write_attributes(span, out)
         if ending and not written:
             return  # on_end tries again and records the metric there
         metric_attributes = {key: attrs[key] for key in self._metric_keys if key in attrs}

@@ -118,6 +118,19 @@ GENAI_COST_NOT_SENT: Final = "genai_cost.request.not_sent"
 # True when the stream was cut short by the app (break, close) before the provider finished.
 GENAI_COST_STREAM_INCOMPLETE: Final = "genai_cost.stream.incomplete"
 
+# --- which name priced a call, a cost the provider stated, why a stream has no usage -----------------
+# The model name that priced the call, when it is not gen_ai.response.model: the response named a model
+# the price data does not know (davinci-002 answered as "davinci:2023-07-21-v2"), the request's priced it.
+GENAI_COST_PRICING_MODEL: Final = "genai_cost.pricing.model"
+# gen_ai.usage.cost.source when the provider stated the call's cost itself (OpenRouter's usage.cost):
+# that amount is the cost, passed through unchanged.
+COST_SOURCE_PROVIDER: Final = "provider"
+# Our own estimate (USD) of a call whose cost the provider stated, kept beside it for comparison.
+GENAI_COST_COST_ESTIMATE: Final = "genai_cost.cost.estimate"
+# Why a stream carries no usage, when genai-cost knows (an Azure api-version that rejects
+# stream_options, so usage was not asked for); beside genai_cost.usage.missing.
+GENAI_COST_USAGE_MISSING_REASON: Final = "genai_cost.usage.missing.reason"
+
 # The budget guard (genai_cost/budget): the budget that refused a call (error.type=BudgetExceeded), and
 # the budgets with action: warn that a call went over.
 GENAI_COST_BUDGET_NAME: Final = "genai_cost.budget.name"

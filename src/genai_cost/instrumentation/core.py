@@ -260,6 +260,8 @@ class Invocation:
                         usage,
                         self._wall_start_ns / 1e9,
                         self.telemetry.compat,
+                        request_model=request.model,
+                        provider_cost=info.provider_cost if info is not None else None,
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped

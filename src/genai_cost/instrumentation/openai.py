@@ -6,6 +6,7 @@ so the chat routes here serve both; Groq's stream usage arrives in ``x_groq.usag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,6 +122,19 @@ def responses_usage(usage: Any) -> Usage | None:
     )
 
 
+def stated_cost(usage: Any) -> float | None:
+    """The cost the provider put in the usage itself, USD: OpenRouter's ``usage.cost`` (JSON and a
+    stream's last chunk). Only a finite non-negative number counts (Perplexity's ``cost`` object,
+    say, is not one)."""
+    value = get(usage, "cost")
+    if type(value) in (int, float) and 0 <= value < _INFINITY:
+        return float(value)
+    return None
+
+
+_INFINITY = float("inf")
+
+
 def _finish_reasons(choices: Any) -> tuple[str, ...]:
     return tuple(r for c in choices or () if (r := as_str(get(c, "finish_reason"))))
 
@@ -131,7 +145,10 @@ def _info(response: Fields, usage: Usage | None, finish_reasons: tuple[str, ...]
 
 def read_chat_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
-    return _info(fields, chat_usage(fields.get("usage")), _finish_reasons(fields.get("choices")))
+    usage = fields.get("usage")
+    info = _info(fields, chat_usage(usage), _finish_reasons(fields.get("choices")))
+    info.provider_cost = stated_cost(usage)
+    return info
 
 
 def read_responses_response(response: Any) -> ResponseInfo:
@@ -166,10 +183,12 @@ class ChatStreamState:
         "response_id",
         "response_model",
         "usage",
+        "usage_missing_reason",
     )
 
     def __init__(self, request: Request, rewrite: Rewrite, *, groq: bool = False) -> None:
         self.usage: Any = None
+        self.usage_missing_reason = rewrite.usage_missing_reason
         self.estimated_input = rewrite.estimated_input_tokens
         self.output_chars = 0
         self.response_id: str | None = None
@@ -222,8 +241,12 @@ class ChatStreamState:
             as_str(self.response_model),
             tuple(self.finish_reasons),
         )
+        if self.usage is not None:
+            info.provider_cost = stated_cost(self.usage)
+        elif self.usage_missing_reason is not None:
+            info.attributes = {sc.GENAI_COST_USAGE_MISSING_REASON: self.usage_missing_reason}
         if info.usage is None and self.estimated_input is not None:
-            info.attributes = {sc.GENAI_COST_USAGE_ESTIMATED: True}
+            info.attributes = {**(info.attributes or {}), sc.GENAI_COST_USAGE_ESTIMATED: True}
             info.usage = Usage(
                 input_tokens=self.estimated_input, output_tokens=-(-self.output_chars // _CHARS_PER_TOKEN)
             )
@@ -286,32 +309,65 @@ def prepare_stream(call: Call, request: Request) -> tuple[Any | None, Rewrite | 
     estimated = None
     if call.settings.estimate_usage:
         estimated = -(-_text_chars(call.body()) // _CHARS_PER_TOKEN)
-    new_options = ask_for_stream_usage(call, request)
-    if new_options is None and estimated is None:
+    new_options, refused = ask_for_stream_usage(call, request)
+    if new_options is None and estimated is None and refused is None:
         return None, None
-    return new_options, Rewrite(hide_usage_chunk=new_options is not None, estimated_input_tokens=estimated)
+    return new_options, Rewrite(
+        hide_usage_chunk=new_options is not None,
+        estimated_input_tokens=estimated,
+        usage_missing_reason=refused,
+    )
 
 
-def ask_for_stream_usage(call: Call, request: Request) -> Any | None:
-    """New options with ``stream_options.include_usage`` for an OpenAI stream the app left without it.
+def ask_for_stream_usage(call: Call, request: Request) -> tuple[Any | None, str | None]:
+    """New options with ``stream_options.include_usage`` for an OpenAI stream the app left without it,
+    or None and why not when the server would reject the option (an old Azure api-version).
 
-    Only for OpenAI itself (other OpenAI-compatible servers may reject the option), only when the
-    app did not decide either way (in its body or its ``extra_body``), and not for a raw response:
-    the app reads those events itself, where the extra chunk could not be hidden.
+    Only for OpenAI and Azure OpenAI (other OpenAI-compatible servers may reject the option), only
+    when the app did not decide either way (in its body or its ``extra_body``), and not for a raw
+    response: the app reads those events itself, where the extra chunk could not be hidden.
     """
     if not (request.stream and call.settings.stream_usage and request.provider in _STREAM_USAGE_PROVIDERS):
-        return None
+        return None, None
     if request.raw:
-        return None
+        return None, None
     stream_options = call.body().get("stream_options")
     if stream_options is not None and (
         not isinstance(stream_options, Mapping) or "include_usage" in stream_options
     ):
-        return None
+        return None, None
+    if request.provider == sc.PROVIDER_AZURE_OPENAI:
+        refused = azure_refuses_stream_options(call)
+        if refused is not None:
+            return None, refused
     options = call.options
     body = options.json_data if is_mapping(options.json_data) else {}
     new_body = {**body, "stream_options": {**(stream_options or {}), "include_usage": True}}
-    return options.model_copy(update={"json_data": new_body})
+    return options.model_copy(update={"json_data": new_body}), None
+
+
+# Azure OpenAI accepts stream_options from api-version 2024-09-01-preview on; older versions answer
+# 400 "Unrecognized request argument supplied: stream_options". Versions are dates (YYYY-MM-DD, maybe
+# "-preview"); the v1 API (no api-version, or "v1", "preview", "latest") accepts it.
+_AZURE_STREAM_OPTIONS_SINCE = "2024-09-01"
+_AZURE_DATED = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def azure_refuses_stream_options(call: Call) -> str | None:
+    """Why an Azure call's api-version would reject ``stream_options``, or None if it accepts it."""
+    params = getattr(call.options, "params", None)
+    version = params.get("api-version") if is_mapping(params) else None
+    if version is None:
+        default_query = getattr(call.client, "default_query", None)
+        version = default_query.get("api-version") if is_mapping(default_query) else None
+    if type(version) is not str or not _AZURE_DATED.match(version):
+        return None
+    if version[:10] >= _AZURE_STREAM_OPTIONS_SINCE:
+        return None
+    return (
+        f"Azure OpenAI api-version {version} rejects stream_options (2024-09-01-preview and later "
+        "accept it), so stream usage was not asked for"
+    )
 
 
 CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, ChatStreamState, prepare_stream)

@@ -78,6 +78,24 @@ class PriceBook:
             return None
         return schedule.cost(usage, when)  # type: ignore[attr-defined]
 
+    def price_either(
+        self,
+        provider: str | None,
+        model: str | None,
+        request_model: str | None,
+        usage: Usage,
+        when: float | None = None,
+    ) -> tuple[Cost | None, str | None]:
+        """The cost of one call by its response's model, else by its request's (a response may name a
+        model the price data does not know: ``davinci-002`` answered as ``davinci:2023-07-21-v2``), and
+        the name that priced it (None when neither did)."""
+        cost = self.price(provider, model, usage, when) if model else None
+        if cost is None and request_model and request_model != model:
+            cost = self.price(provider, request_model, usage, when)
+            if cost is not None:
+                return cost, request_model
+        return cost, model if cost is not None else None
+
     def price_version(self) -> str:
         """Which prices this book applies: the genai-prices release (and the refreshed data's time when
         refreshed), plus the override file's name and content digest. Stored with every priced call.

@@ -23,7 +23,7 @@ from genai_cost.pricing.rates import (
     Rates,
     Schedule,
 )
-from genai_cost.providers import PRICES_IDS
+from genai_cost.providers import OPENAI_COMPATIBLE, PRICES_IDS
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
@@ -116,25 +116,50 @@ def model_refs(model: str) -> list[str]:
     return refs
 
 
-def _find_provider(snap: DataSnapshot, provider: str) -> Provider | None:
+def provider_id_for_url(url: str) -> str | None:
+    """The genai-prices provider whose API URL pattern matches a client base URL, or None."""
+    for candidate in snapshot().providers:
+        if candidate.api_pattern and re.match(candidate.api_pattern, url):
+            return candidate.id
+    return None
+
+
+def _find_provider(snap: DataSnapshot, provider: str) -> tuple[Provider | None, bool]:
+    """The genai-prices provider for one of our provider names, and whether the name is its own
+    (ours in PROVIDER_IDS, or its id) rather than a loose match of genai-prices' ("contains ...")."""
     from genai_prices.data_snapshot import find_provider_by_id
 
     name = provider.strip().lower()
-    return find_provider_by_id(snap.providers, PROVIDER_IDS.get(name, name))
+    if name == OPENAI_COMPATIBLE:
+        return None, False  # genai-prices' loose matching would take it for "openai" ("contains openai")
+    prices_id = PROVIDER_IDS.get(name, name)
+    found = find_provider_by_id(snap.providers, prices_id)
+    return found, found is not None and (name in PROVIDER_IDS or found.id == prices_id)
 
 
 def find_model(provider: str | None, model: str) -> tuple[Provider, ModelInfo] | None:
-    """The genai-prices model for our provider name and model name, or None."""
+    """The genai-prices model for our provider name and model name, or None.
+
+    A provider named exactly (``openai``, ``groq``, ``openrouter``) prices from its own list only (with
+    genai-prices' fallbacks: Azure -> OpenAI, ...): another maker's price for a name it does not list
+    would be a guess. An unknown provider (an OpenAI-compatible server) or one genai-prices matched
+    only loosely has the model matched across providers when its list does not hold it."""
     snap = snapshot()
     refs = model_refs(model)
-    known = _find_provider(snap, provider) if provider else None
+    known, exact = _find_provider(snap, provider) if provider else (None, False)
     if known is not None:
         for ref in refs:
             info = known.find_model(ref, all_providers=snap.providers)
             if info is not None:
                 return known, info
-        return None
-    # An unknown provider (an OpenAI-compatible server): match the model across providers.
+        if exact:
+            return None
+    return _find_across(snap, refs)
+
+
+def _find_across(snap: DataSnapshot, refs: list[str]) -> tuple[Provider, ModelInfo] | None:
+    """Genai-prices' model-name rules (deepseek* -> deepseek, claude -> anthropic, ...), then the
+    makers' own lists (FIRST_PARTY)."""
     for ref in refs:
         for candidate in snap.providers:
             if candidate.model_match is not None and candidate.model_match.is_match(ref):

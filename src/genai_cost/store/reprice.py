@@ -3,8 +3,9 @@
 The store keeps every token part of every call, so a call can be priced again exactly with another
 price book (a newer genai-prices, a corrected or new override file): prices change, and models get a
 price after they were first used. Only calls genai-cost priced itself (``cost_source`` local, or no
-cost yet) are re-priced; count_tokens calls and calls without usage are never priced. A call the new
-book has no price for keeps its stored cost: a removed override must not erase history.
+cost yet) are re-priced: a cost the provider stated (``cost_source`` provider) is the bill and stays.
+count_tokens calls and calls without usage are never priced. A call the new book has no price for
+keeps its stored cost: a removed override must not erase history.
 
 Kept apart from db.py (which holds the report queries): this module only reads rows and writes back
 their cost columns, in one transaction, with one ``reprice_runs`` row saying what was done.
@@ -25,8 +26,8 @@ from genai_cost.usage import TOKEN_KINDS, Cost, Usage
 
 _TOKEN_COLUMNS = ", ".join(kind.column for kind in TOKEN_KINDS)
 _SELECT = f"""
-    SELECT id, start_time, provider, COALESCE(response_model, request_model), feature, cost,
-           price_version, {_TOKEN_COLUMNS}
+    SELECT id, start_time, provider, COALESCE(response_model, request_model), request_model, feature,
+           cost, price_version, {_TOKEN_COLUMNS}
     FROM usage
     WHERE {{where}} AND operation IS NOT '{sc.OP_COUNT_TOKENS}'
       AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
@@ -96,16 +97,25 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
     now = format_time(datetime.now(UTC))
     groups: dict[tuple[str | None, str | None, str | None], Group] = {}
     updates: list[tuple[object, ...]] = []
-    for row_id, start, provider, model, feature, stored, version, *tokens in store.connection.execute(
-        _SELECT.format(where=where), params
-    ):
+    for (
+        row_id,
+        start,
+        provider,
+        model,
+        request_model,
+        feature,
+        stored,
+        version,
+        *tokens,
+    ) in store.connection.execute(_SELECT.format(where=where), params):
         group = groups.get((feature, provider, model))
         if group is None:
             group = groups[(feature, provider, model)] = Group(feature, provider, model)
         group.calls += 1
         if version:
             group.versions.add(version)
-        cost = book.price(provider, model, Usage(*tokens), _unix(start)) if model else None
+        # The request's model when the response's is unknown to the prices, as at the call.
+        cost, _ = book.price_either(provider, model, request_model, Usage(*tokens), _unix(start))
         before = stored or 0.0
         group.before += before
         if cost is None:
