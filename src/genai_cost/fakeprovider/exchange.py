@@ -43,6 +43,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # For mid-stream failure injection: how many events go out before the error event.
     events_before_failure: int = 2
+    # The cost the reply states itself (OpenRouter's usage.cost), USD; None when it states none.
+    provider_cost: float | None = None
 
     @property
     def stream(self) -> bool:

@@ -27,7 +27,9 @@ class BilledCall:
     ``counted_tokens`` and ``usage_reported`` is False.
     """
 
-    provider: str  # "openai" | "anthropic" | "groq" | "gemini" | "vertex_ai"
+    # "openai" | "anthropic" | "groq" | "gemini" | "vertex_ai", or an OpenAI-compatible one of
+    # compatible.py: "deepseek" | "openrouter" | "together" | "fireworks" | "azure"
+    provider: str
     endpoint: str  # "chat.completions", "responses", "messages", "generateContent", ...
     model: str
     stream: bool
@@ -47,6 +49,8 @@ class BilledCall:
     counted_tokens: int | None = None  # the answer of a count-tokens endpoint
     error: str | None = None  # the provider's error type when the call failed, else None
     path: str = ""
+    # The cost the response stated itself, USD (OpenRouter's usage.cost): what the provider billed.
+    provider_cost: float | None = None
 
     @property
     def tokens(self) -> Tokens:
@@ -95,6 +99,7 @@ def billed(
     counted_tokens: int | None = None,
     error: str | None = None,
     path: str = "",
+    provider_cost: float | None = None,
 ) -> BilledCall:
     fields = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
     return BilledCall(
@@ -108,6 +113,7 @@ def billed(
         counted_tokens=counted_tokens,
         error=error,
         path=path,
+        provider_cost=provider_cost if usage_reported else None,
         **fields,
     )
 

@@ -35,6 +35,10 @@ _ERRORS: dict[int, tuple[str, str | None]] = {  # status -> (error.type, error.c
 
 _DEFAULT_COMPLETIONS_MAX_TOKENS = 16  # the legacy completions endpoint's own default
 
+# Models OpenAI answers under another name than the one asked for: the response's model is one no
+# price list knows (a recorded davinci-002 completion came back as this).
+SERVED_AS = {"davinci-002": "davinci:2023-07-21-v2"}
+
 
 class OpenAIFormat:
     def __init__(self, *, groq: bool = False) -> None:
@@ -94,7 +98,8 @@ class OpenAIFormat:
         text = rules.prompt_text(body)
         uncapped = rules.output_budget(text)
         visible = tokens.output_tokens - tokens.reasoning_tokens
-        return model, tokens, rules.deltas(visible, text.digest), tokens.output_tokens < uncapped
+        served = SERVED_AS.get(model, model)
+        return served, tokens, rules.deltas(visible, text.digest), tokens.output_tokens < uncapped
 
     def _chat_usage(self, t: Tokens) -> dict[str, Any]:
         usage: dict[str, Any] = {

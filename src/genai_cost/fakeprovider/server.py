@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from genai_cost.fakeprovider.anthropic_api import AnthropicFormat
+from genai_cost.fakeprovider.compatible import compatible_formats
 from genai_cost.fakeprovider.exchange import Reply, Request, Route, WireFormat
 from genai_cost.fakeprovider.gemini_api import GeminiFormat
 from genai_cost.fakeprovider.gemini_files import GeminiFiles
@@ -35,7 +36,7 @@ MidStream = Literal["error", "cut"]
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _REASONS = {529: "Overloaded"}  # http.server knows no phrase for Anthropic's 529
 MARKER = "genai-cost-fake"
-_MARKER = re.compile(rf"/{MARKER}/[a-z_]+(?=/|$)")
+_MARKER = re.compile(rf"/{MARKER}/([a-z][a-z0-9_.-]*)(?=/|$)")
 _DEFAULT_MALFORMED = b'{"id": "broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
 
 
@@ -76,7 +77,10 @@ class FakeProviderServer:
             gemini,
             GeminiFormat(vertex=True),
         ]
-        self._formats = {fmt.provider: fmt for fmt in formats}
+        # OpenAI-compatible providers, reached by the marker in their base URL only (they share paths).
+        compatible: list[WireFormat] = list(compatible_formats())
+        self._compatible = {fmt.provider: [(route, fmt) for route in fmt.routes()] for fmt in compatible}
+        self._formats = {fmt.provider: fmt for fmt in [*formats, *compatible]}
         # Files come before the generic Gemini route; their errors are worded like Gemini's.
         self._routes: list[tuple[Route, WireFormat]] = [(route, gemini) for route in GeminiFiles().routes()]
         self._routes += [(route, fmt) for fmt in formats for route in fmt.routes()]
@@ -161,6 +165,16 @@ class FakeProviderServer:
     def vertex_base_url(self) -> str:
         return self.url  # genai.Client(vertexai=True, ..., http_options=HttpOptions(base_url=...))
 
+    def compatible_base_url(self, provider: str) -> str:
+        """The OpenAI SDK's base URL for an OpenAI-compatible provider the fake imitates: deepseek,
+        openrouter, together, fireworks (see compatible.py). genai-cost sees that provider."""
+        return f"{self.url}/v1/{MARKER}/{provider}"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """``AzureOpenAI(azure_endpoint=...)`` for the fake Azure OpenAI (deployments route, api-version)."""
+        return f"{self.url}/{MARKER}/azure"
+
     def base_urls(self) -> dict[str, str]:
         return {
             "openai": self.openai_base_url,
@@ -235,8 +249,8 @@ class FakeProviderServer:
         return None
 
     # -- serving ---------------------------------------------------------------------------------
-    def _route(self, path: str) -> tuple[Route, WireFormat, re.Match[str]] | None:
-        for route, fmt in self._routes:
+    def _route(self, path: str, marker: str | None = None) -> tuple[Route, WireFormat, re.Match[str]] | None:
+        for route, fmt in self._compatible.get(marker or "", []) + self._routes:
             match = route.pattern.fullmatch(path)
             if match is not None:
                 return route, fmt, match
@@ -244,11 +258,13 @@ class FakeProviderServer:
 
     def _serve(self, handler: _Handler, method: str) -> None:
         split = urlsplit(handler.path)
-        # The provider marker of the OpenAI-SDK base URLs is an address, not part of the API: drop it.
+        # The provider marker of the OpenAI-SDK base URLs is an address, not part of the API: drop it
+        # (it picks the OpenAI-compatible provider that answers, see compatible.py).
+        marker = _MARKER.search(split.path)
         split = split._replace(path=_MARKER.sub("", split.path, count=1))
         path = split.path.rstrip("/") or "/"
         raw_body = handler.read_body()
-        found = self._route(path)
+        found = self._route(path, marker.group(1) if marker else None)
         if found is None:
             handler.send_json(404, _not_found(f"no fake provider route for {method} {split.path}", 404))
             return
@@ -308,6 +324,7 @@ class FakeProviderServer:
             tokens=reply.tokens,
             usage_reported=reply.tokens is not None,
             counted_tokens=reply.counted_tokens,
+            provider_cost=reply.provider_cost,
         )
 
     def _fail(self, handler: _Handler, fmt: WireFormat, failure: _Failure, common: dict[str, Any]) -> None:
