@@ -186,6 +186,30 @@ def test_openrouter_model_without_a_list_price_still_has_its_cost(harness: Harne
     assert harness.otel.metric_points(sc.METRIC_UNPRICED) == []
 
 
+# OpenAI gpt-4o-mini, openai.com/api/pricing: $0.15 input, $0.075 cached input, $0.60 output.
+GPT_4O_MINI = (0.15, 0.075, 0.60)
+
+
+def test_gateway_cost_header_wins(harness: Harness, fake_server: Any) -> None:
+    # LiteLLM's proxy states what it charged in x-litellm-response-cost, JSON and stream alike.
+    client = openai.OpenAI(api_key="k", base_url=fake_server.compatible_base_url("litellm"), max_retries=0)
+    chat(client, "gpt-4o-mini", LONG)
+    list(chat(client, "gpt-4o-mini", stream=True, stream_options={"include_usage": True}))
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "raw"}]
+    )
+    assert raw.headers["x-litellm-response-cost"]
+    raw.parse()
+    calls = fake_server.ledger
+    assert len(calls) == 3 and all(c.provider_cost is not None for c in calls)
+    spans = harness.agree(sum(c.provider_cost or 0.0 for c in calls), source=sc.COST_SOURCE_PROVIDER)
+    for span, billed in zip(spans, calls, strict=True):
+        assert span.attributes[sc.GEN_AI_PROVIDER_NAME] == "litellm"
+        assert span.attributes[sc.GEN_AI_USAGE_COST_AMOUNT] == billed.provider_cost
+        assert span.attributes[sc.GENAI_COST_COST_ESTIMATE] == pytest.approx(list_price(GPT_4O_MINI, billed))
+        assert span.attributes[sc.GENAI_COST_COST_ESTIMATE] != billed.provider_cost
+
+
 # --- the request's model when the response names one the price data does not know -------------------------
 def test_response_model_unknown_prices_by_request_model(harness: Harness, fake_server: Any) -> None:
     client = openai.OpenAI(api_key="k", base_url=fake_server.openai_base_url, max_retries=0)

@@ -8,6 +8,8 @@ format with its reply adjusted:
   which always carries the usage), and names the upstream ``provider``. The cost is the fake's own:
   tokens at the rates in ``OPENROUTER_RATES``, recorded in the ledger as ``provider_cost``.
 - **Together** and **Fireworks** answer as OpenAI does.
+- **LiteLLM's proxy** answers as OpenAI does and states the cost it charged in the
+  ``x-litellm-response-cost`` header (recorded in the ledger as ``provider_cost``).
 - **Azure OpenAI** serves ``/openai/deployments/<deployment>/chat/completions?api-version=...``,
   answers with the model's dated name (``gpt-4o-mini-2024-07-18``), opens a stream with its prompt
   filter chunk (empty id, no choices), and rejects ``stream_options`` on api-versions before
@@ -95,6 +97,22 @@ class OpenRouterFormat(CompatibleFormat):
         return reply
 
 
+class LiteLLMFormat(CompatibleFormat):
+    """LiteLLM's proxy: OpenAI's format, with the cost it charged in the ``x-litellm-response-cost``
+    header (the fake's: tokens at ``OPENROUTER_RATES``, as LiteLLM would price the model it routed to)."""
+
+    def __init__(self) -> None:
+        super().__init__("litellm")
+
+    def chat_completions(self, request: Request) -> Reply:
+        reply = super().chat_completions(request)
+        model = self.model_of(request)
+        cost = openrouter_cost(model, self.expected_tokens("chat.completions", request.body, model))
+        reply.headers["x-litellm-response-cost"] = repr(cost)
+        reply.provider_cost = cost
+        return reply
+
+
 class AzureFormat(OpenAIFormat):
     def __init__(self) -> None:
         super().__init__()
@@ -152,5 +170,6 @@ def compatible_formats() -> list[OpenAIFormat]:
         OpenRouterFormat(),
         CompatibleFormat("together"),
         CompatibleFormat("fireworks"),
+        LiteLLMFormat(),
         AzureFormat(),
     ]

@@ -5,7 +5,8 @@ Their resources all funnel into ``SyncAPIClient.request`` / ``AsyncAPIClient.req
 SDK covers every resource method, ``.parse``, ``with_raw_response``, ``with_streaming_response`` and
 the SDKs' stream helpers, and is routed here on the request path. A provider module supplies only a
 route table: path -> ``Route`` (how to read the request, the response and the stream). The SDKs'
-``Stream.close`` / ``AsyncStream.close`` are wrapped too, so closing a stream finishes its call.
+``Stream.close`` / ``AsyncStream.close`` are wrapped too, so closing a stream finishes its call, and
+``_process_response`` (where the SDK still holds the HTTP response) to read a gateway's cost header.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from genai_cost import providers
+from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
 from genai_cost.instrumentation import streams
@@ -192,12 +194,48 @@ def _read_then_parse(post_parser: Callable[[Any], Any], read_response: ResponseR
     """The SDK's ``.parse()`` step with the usage read first: a billed response whose parsing fails
     (LengthFinishReasonError, a ValidationError) still counts its tokens and cost."""
     invocation = current_invocation()
-    if invocation is not None:
+    if invocation is not None and invocation.request.provider not in _FIRST_PARTY:
         try:
             invocation.billed = read_response(response)
         except Exception:
             log_internal_error("reading a response before parsing it")
     return post_parser(response)
+
+
+# Response headers in which a gateway states the call's cost, USD (LiteLLM's proxy). Read where the SDK
+# turns the HTTP response into its result (``_process_response``): the parsed result keeps no headers.
+COST_HEADERS = ("x-litellm-response-cost",)
+# Providers answering for themselves send none: their calls skip the header look-up.
+_FIRST_PARTY = frozenset(
+    {sc.PROVIDER_OPENAI, sc.PROVIDER_AZURE_OPENAI, sc.PROVIDER_ANTHROPIC, sc.PROVIDER_GROQ}
+)
+
+
+def _read_cost_header(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Note a gateway's stated cost on the call in flight, then let the SDK process the response (its
+    async twin returns the coroutine unawaited, so one function serves both)."""
+    invocation = current_invocation()
+    if invocation is not None and invocation.request.provider not in _FIRST_PARTY:
+        try:
+            response = kwargs.get("response") if "response" in kwargs else args[2]
+            invocation.stated_cost = header_cost(response.headers)
+        except Exception:
+            log_internal_error("reading a cost header")
+    return wrapped(*args, **kwargs)
+
+
+def header_cost(headers: Any) -> float | None:
+    """The cost a gateway stated in ``headers``: a finite non-negative number, else None."""
+    for name in COST_HEADERS:
+        value = headers.get(name)
+        if value:
+            try:
+                cost = float(value)
+            except ValueError:
+                continue
+            if 0 <= cost < float("inf"):
+                return cost
+    return None
 
 
 async def _close_stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -238,6 +276,8 @@ class StainlessInstrumentor(GenAICostInstrumentor):
         return (
             (base.SyncAPIClient, "request", sync_wrapper),
             (base.AsyncAPIClient, "request", async_wrapper),
+            (base.SyncAPIClient, "_process_response", _read_cost_header),
+            (base.AsyncAPIClient, "_process_response", _read_cost_header),
             (streaming.Stream, "close", _close_sync_stream),
             (streaming.AsyncStream, "close", _close_stream),
         )
