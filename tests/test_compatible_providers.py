@@ -7,6 +7,7 @@ prices written here with their source; span, cost metric and usage store must ag
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +17,12 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind
 
+import genai_cost
 from conftest import Otel
 from genai_cost import semconv as sc
+from genai_cost.budget import setup as budget_setup
+from genai_cost.budget import state as budget_state
+from genai_cost.budget.ledger import Claim
 from genai_cost.fakeprovider.ledger import BilledCall
 from genai_cost.instrumentation.openai import OpenAIInstrumentor
 from genai_cost.pricing.book import PriceBook
@@ -174,6 +179,26 @@ def test_openrouter_stated_cost_wins(harness: Harness, fake_server: Any) -> None
     # `genai-cost reprice` leaves a provider-stated cost alone.
     with UsageStore.open(harness.path, create=False) as store:
         assert reprice.plan(store, PriceBook()).calls == 0
+
+
+def test_a_budget_is_charged_the_stated_cost(harness: Harness, fake_server: Any, tmp_path: Path) -> None:
+    genai_cost.configure_budgets([{"name": "all", "limit_usd": 10}], ledger=tmp_path / "budget.db")
+    try:
+        client = openai.OpenAI(
+            api_key="k", base_url=fake_server.compatible_base_url("openrouter"), max_retries=0
+        )
+        chat(client, "google/gemini-2.5-flash", LONG)
+        guard = budget_state.guard
+        assert guard is not None
+        (budget,) = guard.budgets
+        now = time.time()
+        claim = Claim("all", "", 0, budget.window.since(now), budget.limit, 0.0, True)
+        (level,) = guard.ledger.levels([claim], now)
+    finally:
+        budget_setup.clear()
+    (billed,) = fake_server.ledger
+    assert level.spent == pytest.approx(billed.provider_cost, abs=USD, rel=1e-9)
+    assert level.reserved == 0.0
 
 
 def test_openrouter_model_without_a_list_price_still_has_its_cost(harness: Harness, fake_server: Any) -> None:
