@@ -7,6 +7,7 @@ prices written here with their source; span, cost metric and usage store must ag
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -233,6 +234,33 @@ def test_gateway_cost_header_wins(harness: Harness, fake_server: Any) -> None:
         assert span.attributes[sc.GEN_AI_USAGE_COST_AMOUNT] == billed.provider_cost
         assert span.attributes[sc.GENAI_COST_COST_ESTIMATE] == pytest.approx(list_price(GPT_4O_MINI, billed))
         assert span.attributes[sc.GENAI_COST_COST_ESTIMATE] != billed.provider_cost
+
+
+def test_async_client_reads_stated_costs_too(harness: Harness, fake_server: Any) -> None:
+    async def calls() -> None:
+        for provider in ("openrouter", "litellm"):
+            client = openai.AsyncOpenAI(
+                api_key="k", base_url=fake_server.compatible_base_url(provider), max_retries=0
+            )
+            await client.chat.completions.create(
+                model="google/gemini-2.5-flash", messages=[{"role": "user", "content": LONG}]
+            )
+            stream = await client.chat.completions.create(
+                model="google/gemini-2.5-flash",
+                messages=[{"role": "user", "content": "hi"}],
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for _ in stream:
+                pass
+
+    asyncio.run(calls())
+    calls_billed = fake_server.ledger
+    assert [c.provider for c in calls_billed] == ["openrouter"] * 2 + ["litellm"] * 2
+    spans = harness.agree(sum(c.provider_cost or 0.0 for c in calls_billed), source=sc.COST_SOURCE_PROVIDER)
+    assert [s.attributes[sc.GEN_AI_USAGE_COST_AMOUNT] for s in spans] == [
+        c.provider_cost for c in calls_billed
+    ]
 
 
 # --- the request's model when the response names one the price data does not know -------------------------

@@ -194,7 +194,7 @@ def _read_then_parse(post_parser: Callable[[Any], Any], read_response: ResponseR
     """The SDK's ``.parse()`` step with the usage read first: a billed response whose parsing fails
     (LengthFinishReasonError, a ValidationError) still counts its tokens and cost."""
     invocation = current_invocation()
-    if invocation is not None and invocation.request.provider not in _FIRST_PARTY:
+    if invocation is not None:
         try:
             invocation.billed = read_response(response)
         except Exception:
