@@ -163,6 +163,10 @@ def _usages(reply: Reply) -> list[dict[str, Any]]:
     return [doc["usage"] for doc in _documents(reply) if isinstance(doc.get("usage"), dict)]
 
 
+# The providers reached at ``/v1/genai-cost-fake/<name>`` (Azure has its own route, see AzureFormat).
+COMPATIBLE_PROVIDERS = ("deepseek", "openrouter", "together", "fireworks", "litellm")
+
+
 def compatible_formats() -> list[OpenAIFormat]:
     """One format per OpenAI-compatible provider the fake imitates, each named by its marker."""
     return [

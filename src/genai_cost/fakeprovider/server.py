@@ -22,7 +22,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from genai_cost.fakeprovider.anthropic_api import AnthropicFormat
-from genai_cost.fakeprovider.compatible import compatible_formats
+from genai_cost.fakeprovider.compatible import COMPATIBLE_PROVIDERS, compatible_formats
 from genai_cost.fakeprovider.exchange import Reply, Request, Route, WireFormat
 from genai_cost.fakeprovider.gemini_api import GeminiFormat
 from genai_cost.fakeprovider.gemini_files import GeminiFiles
@@ -183,6 +183,9 @@ class FakeProviderServer:
             "anthropic": self.anthropic_base_url,
             "gemini": self.gemini_base_url,
             "vertex_ai": self.vertex_base_url,
+            # OpenAI-compatible providers (compatible.py), for the OpenAI SDK; Azure for AzureOpenAI.
+            **{name: self.compatible_base_url(name) for name in COMPATIBLE_PROVIDERS},
+            "azure_endpoint": self.azure_endpoint,
         }
 
     # -- ledger and control ----------------------------------------------------------------------

@@ -43,13 +43,13 @@ def apply_cost(
     if usage.empty:
         return None
     cost, priced_by = get_price_book().price_either(provider, model, request_model, usage, when)
+    if out is not None and priced_by is not None and priced_by != model:
+        out[sc.GENAI_COST_PRICING_MODEL] = priced_by
     if provider_cost is not None:
         return put_provider_cost(out, instruments, metric_attributes, provider_cost, cost, usage, compat)
     record_cost(instruments, metric_attributes, provider, model or request_model, cost)
     if out is not None:
         put_cost_attributes(out, cost, usage, compat)
-        if priced_by is not None and priced_by != model:
-            out[sc.GENAI_COST_PRICING_MODEL] = priced_by
     return cost
 
 
