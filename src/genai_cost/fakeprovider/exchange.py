@@ -43,6 +43,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # For mid-stream failure injection: how many events go out before the error event.
     events_before_failure: int = 2
+    # How this reply says the call was served (service_tier, processing, speed, inference_geo), for the
+    # ledger: the billed dimensions beyond tokens.
+    served: dict[str, str] = field(default_factory=dict)
 
     @property
     def stream(self) -> bool:

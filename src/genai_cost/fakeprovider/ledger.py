@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genai_cost.fakeprovider.rules import Tokens
 
@@ -47,6 +48,12 @@ class BilledCall:
     counted_tokens: int | None = None  # the answer of a count-tokens endpoint
     error: str | None = None  # the provider's error type when the call failed, else None
     path: str = ""
+    # How the call was served, as the response stated it (None: not stated). ``processing`` is "batch"
+    # for an Anthropic batch result (usage.service_tier "batch").
+    service_tier: str | None = None
+    processing: str | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
 
     @property
     def tokens(self) -> Tokens:
@@ -79,6 +86,10 @@ class BilledCall:
             tool_use_prompt_tokens=self.tool_use_prompt_tokens,
             # No audio reported (or OpenAI's ever-present 0) is "not reported", as the adapters read it.
             input_audio_tokens=self.input_audio_tokens or None,
+            service_tier=self.service_tier,
+            processing=self.processing,
+            speed=self.speed,
+            inference_geo=self.inference_geo,
         )
 
 
@@ -95,8 +106,10 @@ def billed(
     counted_tokens: int | None = None,
     error: str | None = None,
     path: str = "",
+    served: Mapping[str, str] | None = None,
 ) -> BilledCall:
-    fields = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    fields: dict[str, Any] = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    fields.update({key: served[key] for key in _SERVED if served and key in served})
     return BilledCall(
         provider=provider,
         endpoint=endpoint,
@@ -110,6 +123,9 @@ def billed(
         path=path,
         **fields,
     )
+
+
+_SERVED = ("service_tier", "processing", "speed", "inference_geo")
 
 
 class Ledger:
