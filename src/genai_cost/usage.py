@@ -187,6 +187,20 @@ SERVED_DIMENSIONS: tuple[ServedDimension, ...] = tuple(
 )
 
 
+# Every Usage field's store column, in field order (token kinds and served dimensions alike), so the
+# values of a row's columns build its Usage positionally: ``Usage(*values)``.
+STORED_COLUMNS: tuple[str, ...] = tuple(f.metadata["column"] or f.name for f in fields(Usage))
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+
+# The ``--by pricing`` group of a stored call, in SQL: the same text as ``Usage.served_label`` (values
+# are stored stripped, so TRIM only takes off the last separator); NULL for the standard path.
+SERVED_LABEL_SQL = (
+    "NULLIF(TRIM("
+    + " || ".join(f"COALESCE('{d.column}=' || {d.column} || ' ', '')" for d in SERVED_DIMENSIONS)
+    + "), '')"
+)
+
+
 def _put_attributes_from(kinds: tuple[TokenKind | ServedDimension, ...]) -> Any:
     """``Usage.put_attributes`` written out, one ``if`` per kind: it runs at the end of every call,
     where a loop over the kinds costs several times more (the way dataclasses make ``__init__``)."""
