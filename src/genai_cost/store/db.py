@@ -71,8 +71,8 @@ def format_time(moment: datetime) -> str:
 class UsageRow:
     """One GenAI call as stored. ``None`` tokens and cost mean "not reported", never zero.
 
-    Its token counts are a ``Usage`` (one column per ``usage.TOKEN_KINDS`` entry), also readable as
-    attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
+    Its token counts and served dimensions are a ``Usage`` (one column per ``usage.STORED_COLUMNS``
+    entry), also readable as attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
     """
 
     start_time: str
@@ -114,7 +114,7 @@ class UsageRow:
         raise AttributeError(name)
 
 
-_TOKEN_NAMES = frozenset(kind.name for kind in TOKEN_KINDS)
+_TOKEN_NAMES = frozenset(STORED_FIELDS)  # token counts and served dimensions
 _CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if f.name != "usage")
 USAGE_COLUMNS: tuple[str, ...] = _CALL_COLUMNS + STORED_COLUMNS
 _TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if "str" in str(f.type))
