@@ -150,6 +150,7 @@ def check(rig: Rig, expected: dict[str, tuple[float, dict[str, str]]]) -> None:
         for name, value in served.items():
             assert attrs[f"genai_cost.pricing.{name}"] == value
             assert getattr(rows[response_id].usage, name) == value
+        assert rows[response_id].tags is None  # openai.response.service_tier is not an app tag
     assert rig.cost_metric() == pytest.approx(sum(c for c, _ in expected.values()), abs=1e-9, rel=1e-9)
 
 

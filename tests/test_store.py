@@ -593,6 +593,33 @@ def test_m002_upgrades_an_old_store_and_the_exporter_fills_audio(tmp_path: Path)
     assert _connect(path).execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
 
 
+def test_m006_upgrades_a_store_and_its_hourly_totals_keep_every_call(tmp_path: Path) -> None:
+    # A store at m005 with calls: m006 adds the served columns (NULL for those calls) and makes the
+    # hourly totals again with the pricing key, so reports still count every call.
+    path = tmp_path / "usage.db"
+    record(str(path), CALLS)
+    with UsageStore.open(path, create=False) as store:
+        before = [row.to_dict() for row in store.report("feature")]
+    old = _connect(path)
+    old.execute("ALTER TABLE usage DROP COLUMN service_tier")  # back to m005's schema
+    for column in ("processing", "speed", "inference_geo"):
+        old.execute(f"ALTER TABLE usage DROP COLUMN {column}")
+    for table in migrations._M004_TABLES:
+        old.execute(f"DROP TABLE {table.name}")
+        table.create(old, SQLITE, migrations._M004_TOKENS)
+        table.backfill(old, migrations._M004_TOKENS)
+    old.execute(f"DELETE FROM {migrations.MIGRATIONS_TABLE} WHERE name = 'm006_served_dimensions'")
+    old.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) - 1}")
+    old.close()
+    with UsageStore.open(path, create=False) as store:
+        assert [row.to_dict() for row in store.report("feature")] == before
+        [standard] = store.report("pricing")
+        assert standard.key is None and standard.requests == len(CALLS)
+        assert {(r.service_tier, r.processing, r.speed, r.inference_geo) for r in store.rows()} == {
+            (None, None, None, None)
+        }
+
+
 def test_store_being_created_by_another_process_is_not_taken_for_a_foreign_file(tmp_path: Path) -> None:
     """Two processes open a new store at once: the second must not read the first's commit halfway.
 
