@@ -130,6 +130,23 @@ GENAI_COST_COST_ESTIMATE: Final = "genai_cost.cost.estimate"
 # Why a stream carries no usage, when genai-cost knows (an Azure api-version that rejects
 # stream_options, so usage was not asked for); beside genai_cost.usage.missing.
 GENAI_COST_USAGE_MISSING_REASON: Final = "genai_cost.usage.missing.reason"
+# --- span attributes: how the call was served (issue 15; what the response says, not the request) ---
+# They select price variants (pricing/served.py) and are stored, so a report can be grouped by them.
+# service_tier: OpenAI's response service_tier, Anthropic's usage.service_tier, Gemini (Vertex)
+# usage_metadata.traffic_type; processing: "batch" for batch-priced calls; speed: Anthropic's usage.speed;
+# inference_geo: Anthropic's usage.inference_geo.
+GENAI_COST_PRICING_SERVICE_TIER: Final = "genai_cost.pricing.service_tier"
+GENAI_COST_PRICING_PROCESSING: Final = "genai_cost.pricing.processing"
+GENAI_COST_PRICING_SPEED: Final = "genai_cost.pricing.speed"
+GENAI_COST_PRICING_INFERENCE_GEO: Final = "genai_cost.pricing.inference_geo"
+# The OpenAI semconv names for the served tier (registry: openai.response.service_tier), and the
+# pre-1.37 name other instrumentations still send.
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: Final = "gen_ai.openai.response.service_tier"
+# A cost priced at standard rates for part of what was served (a tier, a region uplift, a unit with no
+# rate in the data): true, and a short reason. Never silently short.
+GENAI_COST_COST_PARTIAL: Final = "genai_cost.cost.partial"
+GENAI_COST_COST_PARTIAL_REASON: Final = "genai_cost.cost.partial_reason"
 
 # The budget guard (genai_cost/budget): the budget that refused a call (error.type=BudgetExceeded), and
 # the budgets with action: warn that a call went over.

@@ -6,6 +6,10 @@ added into the output), so nothing downstream needs to know which provider a num
 Each token kind is declared once, on its ``Usage`` field (``token(...)``): its span attribute, its
 store column and its report header. Span attributes, reading them back, adding two usages, the store
 row and the report columns are all derived from that declaration (``TOKEN_KINDS``).
+
+How the call was served (service tier, batch processing, speed, inference region: what the response
+says) is declared the same way, in its own block (``served(...)``, ``SERVED_DIMENSIONS``): optional
+strings that select price variants (pricing/served.py), on spans, in the store and in ``--by pricing``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ def token(
     return field(default=None, metadata=meta)
 
 
+def served(attribute: str, *, column: str | None = None) -> Any:
+    """Declare a served dimension: a string the response states (``attribute`` on spans; ``column``
+    in the store, default the field's name; a migration adds it)."""
+    return field(default=None, metadata={"attribute": attribute, "column": column, "served": True})
+
+
 @dataclass(slots=True)
 class Usage:
     """Token counts of one call. ``None`` means "not reported", never zero."""
@@ -48,12 +58,18 @@ class Usage:
     # the audio part of input_tokens (cached audio included)
     input_audio_tokens: int | None = token(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS)
 
+    # --- how the call was served (issue 15): what the response says; None: not stated ---------------
+    service_tier: str | None = served(sc.GENAI_COST_PRICING_SERVICE_TIER)
+    processing: str | None = served(sc.GENAI_COST_PRICING_PROCESSING)  # "batch"
+    speed: str | None = served(sc.GENAI_COST_PRICING_SPEED)
+    inference_geo: str | None = served(sc.GENAI_COST_PRICING_INFERENCE_GEO)
+
     @property
     def empty(self) -> bool:
         return self.input_tokens is None and self.output_tokens is None
 
-    def to_attributes(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def to_attributes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         self.put_attributes(out)
         return out
 
@@ -62,12 +78,16 @@ class Usage:
         raise NotImplementedError  # replaced at import by _put_attributes_from(TOKEN_KINDS)
 
     def __add__(self, other: Usage) -> Usage:
-        """Both calls' counts: a kind reported by either is their sum (absent counts as 0)."""
+        """Both calls' counts: a kind reported by either is their sum (absent counts as 0). A served
+        dimension stated by either is kept; where both state different values, the first one's."""
         summed = Usage()
         for kind in TOKEN_KINDS:
             a, b = getattr(self, kind.name), getattr(other, kind.name)
             if a is not None or b is not None:
                 setattr(summed, kind.name, (a or 0) + (b or 0))
+        for dimension in SERVED_DIMENSIONS:
+            value = getattr(self, dimension.name)
+            setattr(summed, dimension.name, value if value is not None else getattr(other, dimension.name))
         return summed
 
     @classmethod
@@ -85,7 +105,23 @@ class Usage:
                         break
             if value is not None:
                 setattr(usage, kind.name, value)
+        for dimension in SERVED_DIMENSIONS:
+            text = served_value(attrs.get(dimension.attribute))
+            if text is None:
+                for alias in _ATTRIBUTE_ALIASES.get(dimension.attribute, ()):
+                    text = served_value(attrs.get(alias))
+                    if text is not None:
+                        break
+            if text is not None:
+                setattr(usage, dimension.name, text)
         return usage
+
+    def served_label(self) -> str:
+        """The served dimensions stated, as ``name=value`` words ('' when none): the ``--by pricing``
+        group (store/rollup.py computes the same text in SQL)."""
+        return " ".join(
+            f"{d.column}={value}" for d in SERVED_DIMENSIONS if (value := getattr(self, d.name)) is not None
+        )
 
 
 def plus(a: Usage | None, b: Usage | None) -> Usage | None:
@@ -102,6 +138,17 @@ def count(value: Any) -> int | None:
     if type(value) is float and value >= 0 and value == value and value != float("inf"):
         return int(value)
     return None
+
+
+def served_value(value: Any) -> str | None:
+    """A served dimension from a response or attribute value: a non-empty string, lower case, stripped
+    (OpenAI says "flex", Vertex "ON_DEMAND_FLEX"; one spelling per value for grouping and pricing)."""
+    if type(value) is not str:
+        value = getattr(value, "value", None)  # an SDK enum member
+        if type(value) is not str:
+            return None
+    value = value.strip().lower()
+    return value or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +169,39 @@ TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
         f.metadata["rank"],
     )
     for f in fields(Usage)
+    if not f.metadata.get("served")
 )
 
 
-def _put_attributes_from(kinds: tuple[TokenKind, ...]) -> Any:
+@dataclass(frozen=True, slots=True)
+class ServedDimension:
+    name: str  # the Usage field
+    attribute: str  # span attribute
+    column: str  # store column
+
+
+SERVED_DIMENSIONS: tuple[ServedDimension, ...] = tuple(
+    ServedDimension(f.name, f.metadata["attribute"], f.metadata["column"] or f.name)
+    for f in fields(Usage)
+    if f.metadata.get("served")
+)
+
+
+# Every Usage field's store column, in field order (token kinds and served dimensions alike), so the
+# values of a row's columns build its Usage positionally: ``Usage(*values)``.
+STORED_COLUMNS: tuple[str, ...] = tuple(f.metadata["column"] or f.name for f in fields(Usage))
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+
+# The ``--by pricing`` group of a stored call, in SQL: the same text as ``Usage.served_label`` (values
+# are stored stripped, so TRIM only takes off the last separator); NULL for the standard path.
+SERVED_LABEL_SQL = (
+    "NULLIF(TRIM("
+    + " || ".join(f"COALESCE('{d.column}=' || {d.column} || ' ', '')" for d in SERVED_DIMENSIONS)
+    + "), '')"
+)
+
+
+def _put_attributes_from(kinds: tuple[TokenKind | ServedDimension, ...]) -> Any:
     """``Usage.put_attributes`` written out, one ``if`` per kind: it runs at the end of every call,
     where a loop over the kinds costs several times more (the way dataclasses make ``__init__``)."""
     lines = ["def put_attributes(self, out):"]
@@ -143,7 +219,7 @@ def _put_attributes_from(kinds: tuple[TokenKind, ...]) -> Any:
     return function
 
 
-Usage.put_attributes = _put_attributes_from(TOKEN_KINDS)  # type: ignore[method-assign]
+Usage.put_attributes = _put_attributes_from(TOKEN_KINDS + SERVED_DIMENSIONS)  # type: ignore[method-assign]
 
 # Names other instrumentations still send for a kind: the anthropic SDK's own spans use the older
 # cache-write name; pre-1.27 conventions named input and output prompt and completion tokens.
@@ -151,6 +227,11 @@ _ATTRIBUTE_ALIASES: dict[str, tuple[str, ...]] = {
     sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,),
     sc.GEN_AI_USAGE_INPUT_TOKENS: (sc.GEN_AI_USAGE_PROMPT_TOKENS,),
     sc.GEN_AI_USAGE_OUTPUT_TOKENS: (sc.GEN_AI_USAGE_COMPLETION_TOKENS,),
+    # OpenAI instrumentations state the served tier under the semconv name (and its older spelling).
+    sc.GENAI_COST_PRICING_SERVICE_TIER: (
+        sc.OPENAI_RESPONSE_SERVICE_TIER,
+        sc.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER,
+    ),
 }
 
 
@@ -165,6 +246,8 @@ class Cost:
     cache_read: float = 0.0
     cache_write: float = 0.0
     currency: str = sc.COST_CURRENCY_USD
+    # Why the total is short of the bill, when part of what was served has no rate (priced standard).
+    partial: str | None = None
 
     def to_attributes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -180,3 +263,6 @@ class Cost:
         out[sc.GENAI_COST_OUTPUT_AMOUNT] = self.output
         out[sc.GENAI_COST_CACHE_READ_AMOUNT] = self.cache_read
         out[sc.GENAI_COST_CACHE_WRITE_AMOUNT] = self.cache_write
+        if self.partial is not None:
+            out[sc.GENAI_COST_COST_PARTIAL] = True
+            out[sc.GENAI_COST_COST_PARTIAL_REASON] = self.partial

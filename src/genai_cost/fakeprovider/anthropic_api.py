@@ -70,7 +70,22 @@ class AnthropicFormat:
         )
 
     @staticmethod
-    def _usage(t: Tokens, output_tokens: int) -> dict[str, Any]:
+    def served(body: dict[str, Any]) -> dict[str, str]:
+        """How the fake says the call was served: ``usage.service_tier`` "priority" or "batch" when the
+        request's ``service_tier`` names one (the real API takes "auto"/"standard_only" and answers
+        "batch" in Message Batches results; the fake lets a Messages test reach both), else "standard";
+        ``usage.speed`` and ``usage.inference_geo`` as the request's ``speed`` and ``inference_geo``."""
+        tier = body.get("service_tier")
+        served = {"service_tier": tier if tier in ("priority", "batch") else "standard"}
+        if tier == "batch":
+            served["processing"] = "batch"
+        for key in ("speed", "inference_geo"):
+            if isinstance(body.get(key), str):
+                served[key] = body[key]
+        return served
+
+    @staticmethod
+    def _usage(t: Tokens, output_tokens: int, served: dict[str, str]) -> dict[str, Any]:
         usage = {
             "input_tokens": t.input_tokens,
             "cache_creation_input_tokens": t.cache_creation_tokens,
@@ -80,7 +95,7 @@ class AnthropicFormat:
                 "ephemeral_1h_input_tokens": t.cache_creation_1h_tokens,
             },
             "output_tokens": output_tokens,
-            "service_tier": "standard",
+            **{key: value for key, value in served.items() if key != "processing"},
         }
         if t.reasoning_tokens:  # thinking is billed inside output_tokens; the detail says how much
             usage["output_tokens_details"] = {"thinking_tokens": t.reasoning_tokens}
@@ -101,6 +116,7 @@ class AnthropicFormat:
         if not isinstance(body.get("messages"), list):
             return self._invalid(model, "messages: Field required")
         tokens = self.expected_tokens("messages", body, model)
+        served = self.served(body)
         text = rules.prompt_text(body)
         thinking = rules.deltas(tokens.reasoning_tokens, text.digest + 1)
         parts = rules.deltas(tokens.output_tokens - tokens.reasoning_tokens, text.digest)
@@ -127,18 +143,23 @@ class AnthropicFormat:
             "content": [block for block, _ in blocks],
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(tokens, tokens.output_tokens),
+            "usage": self._usage(tokens, tokens.output_tokens, served),
         }
         if not self.is_stream("messages", request):
             return Reply(
-                model=model, response_id=message_id, body=message, tokens=tokens, headers=self._headers()
+                model=model,
+                response_id=message_id,
+                body=message,
+                tokens=tokens,
+                headers=self._headers(),
+                served=served,
             )
 
         start = {
             **message,
             "content": [],
             "stop_reason": None,
-            "usage": self._usage(tokens, 1),  # provisional, as the API sends it
+            "usage": self._usage(tokens, 1, served),  # provisional, as the API sends it
         }
         final_usage: dict[str, Any] = {
             "input_tokens": tokens.input_tokens,
@@ -185,6 +206,7 @@ class AnthropicFormat:
             tokens=tokens,
             headers=self._headers(),
             events_before_failure=4,
+            served=served,
         )
 
     def count_tokens(self, request: Request) -> Reply:

@@ -45,6 +45,9 @@ class Reply:
     events_before_failure: int = 2
     # The cost the reply states itself (OpenRouter's usage.cost), USD; None when it states none.
     provider_cost: float | None = None
+    # How this reply says the call was served (service_tier, processing, speed, inference_geo), for the
+    # ledger: the billed dimensions beyond tokens.
+    served: dict[str, str] = field(default_factory=dict)
 
     @property
     def stream(self) -> bool:

@@ -147,6 +147,9 @@ class GeminiFormat:
         words = rules.deltas(tokens.output_tokens, text.digest)
 
         call = _function_call(body)
+        # Vertex states the tier served as usageMetadata.trafficType (the Gemini API states none).
+        traffic = _TRAFFIC_TYPES.get(str(body.get("serviceTier") or "").lower(), "ON_DEMAND")
+        served = {"service_tier": traffic.lower()} if self.vertex else {}
 
         def response(parts: list[str], candidates: int, finish_reason: str | None) -> dict[str, Any]:
             content = [{"functionCall": call}] if call else [{"text": "".join(parts)}]
@@ -154,16 +157,23 @@ class GeminiFormat:
             if finish_reason:
                 candidate["finishReason"] = finish_reason
             candidate["index"] = 0
+            usage = self._usage(tokens, candidates)
+            if self.vertex:
+                usage["trafficType"] = traffic
             return {
                 "candidates": [candidate],
-                "usageMetadata": self._usage(tokens, candidates),
+                "usageMetadata": usage,
                 "modelVersion": model,
                 "responseId": response_id,
             }
 
         if not stream:
             return Reply(
-                model=model, response_id=response_id, body=response(words, len(words), finish), tokens=tokens
+                model=model,
+                response_id=response_id,
+                body=response(words, len(words), finish),
+                tokens=tokens,
+                served=served,
             )
         events: list[SSEEvent] = []
         if call:  # a function call comes whole, in one chunk
@@ -174,7 +184,12 @@ class GeminiFormat:
                 done = start + _WORDS_PER_CHUNK >= len(words)
                 events.append((None, response(chunk, start + len(chunk), finish if done else None)))
         return Reply(
-            model=model, response_id=response_id, events=events, tokens=tokens, events_before_failure=1
+            model=model,
+            response_id=response_id,
+            events=events,
+            tokens=tokens,
+            events_before_failure=1,
+            served=served,
         )
 
     def count_tokens(self, request: Request) -> Reply:
@@ -233,6 +248,10 @@ class GeminiFormat:
 
     def stream_error(self, endpoint: str, status: int, message: str, sent: int) -> list[SSEEvent]:
         return [(None, self.error_body(status, message))]
+
+
+# The request's serviceTier -> the traffic type Vertex answers with (anything else: pay as you go).
+_TRAFFIC_TYPES = {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}
 
 
 def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:

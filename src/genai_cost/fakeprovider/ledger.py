@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genai_cost.fakeprovider.rules import Tokens
 
@@ -51,6 +52,12 @@ class BilledCall:
     path: str = ""
     # The cost the response stated itself, USD (OpenRouter's usage.cost): what the provider billed.
     provider_cost: float | None = None
+    # How the call was served, as the response stated it (None: not stated). ``processing`` is "batch"
+    # for an Anthropic batch result (usage.service_tier "batch").
+    service_tier: str | None = None
+    processing: str | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
 
     @property
     def tokens(self) -> Tokens:
@@ -83,6 +90,10 @@ class BilledCall:
             tool_use_prompt_tokens=self.tool_use_prompt_tokens,
             # No audio reported (or OpenAI's ever-present 0) is "not reported", as the adapters read it.
             input_audio_tokens=self.input_audio_tokens or None,
+            service_tier=self.service_tier,
+            processing=self.processing,
+            speed=self.speed,
+            inference_geo=self.inference_geo,
         )
 
 
@@ -100,8 +111,10 @@ def billed(
     error: str | None = None,
     path: str = "",
     provider_cost: float | None = None,
+    served: Mapping[str, str] | None = None,
 ) -> BilledCall:
-    fields = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    fields: dict[str, Any] = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    fields.update({key: served[key] for key in _SERVED if served and key in served})
     return BilledCall(
         provider=provider,
         endpoint=endpoint,
@@ -116,6 +129,9 @@ def billed(
         provider_cost=provider_cost if usage_reported else None,
         **fields,
     )
+
+
+_SERVED = ("service_tier", "processing", "speed", "inference_geo")
 
 
 class Ledger:

@@ -137,9 +137,19 @@ class OpenAIFormat:
     def _headers(self) -> dict[str, str]:
         return {"x-request-id": new_id("req_")}
 
+    # -- service tier ----------------------------------------------------------------------------
+    @staticmethod
+    def served_tier(request: Request) -> str:
+        """The tier the response states: the one the request asked for ("auto" or none: "default"),
+        any value sent back as is, so a test can see an unknown tier through."""
+        tier = request.body.get("service_tier")
+        return tier if isinstance(tier, str) and tier != "auto" else "default"
+
     # -- chat completions ------------------------------------------------------------------------
     def chat_completions(self, request: Request) -> Reply:
         model, tokens, parts, capped = self._plan("chat.completions", request)
+        tier = self.served_tier(request)
+        served = {} if self.groq else {"service_tier": tier}
         finish = "length" if capped else "stop"
         response_id = new_id("chatcmpl-", 28)
         created = now()
@@ -163,14 +173,21 @@ class OpenAIFormat:
             if self.groq:
                 body["x_groq"] = {"id": groq_request_id}
             else:
-                body["service_tier"] = "default"
+                body["service_tier"] = tier
             return Reply(
-                model=model, response_id=response_id, body=body, tokens=tokens, headers=self._headers()
+                model=model,
+                response_id=response_id,
+                body=body,
+                tokens=tokens,
+                headers=self._headers(),
+                served=served,
             )
 
         include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
         include_usage = include_usage and not self.groq  # Groq ignores stream_options
         chunk_base = {**base, "object": "chat.completion.chunk", "system_fingerprint": fingerprint}
+        if not self.groq:
+            chunk_base["service_tier"] = tier  # on every chunk, as OpenAI sends it
         if include_usage:
             chunk_base["usage"] = None  # OpenAI sends a null usage on every chunk but the last
 
@@ -197,6 +214,7 @@ class OpenAIFormat:
             events=events,
             tokens=tokens if reported else None,
             headers=self._headers(),
+            served=served if reported else {},
         )
 
     # -- legacy completions ----------------------------------------------------------------------
@@ -242,6 +260,7 @@ class OpenAIFormat:
     def responses(self, request: Request) -> Reply:
         model, tokens, parts, _ = self._plan("responses", request)
         body = request.body
+        tier = self.served_tier(request)
         response_id = new_id("resp_", 48)
         message_id = new_id("msg_", 48)
         text = "".join(parts)
@@ -281,6 +300,7 @@ class OpenAIFormat:
                 "parallel_tool_calls": True,
                 "previous_response_id": body.get("previous_response_id"),
                 "reasoning": {"effort": None, "summary": None},
+                "service_tier": tier,
                 "store": True,
                 "temperature": 1.0,
                 "text": {"format": {"type": "text"}},
@@ -300,6 +320,7 @@ class OpenAIFormat:
                 body=snapshot("completed", output, usage),
                 tokens=tokens,
                 headers=self._headers(),
+                served={"service_tier": tier},
             )
 
         raw: list[dict[str, Any]] = [
@@ -335,6 +356,7 @@ class OpenAIFormat:
             tokens=tokens,
             headers=self._headers(),
             events_before_failure=first_delta + 1,
+            served={"service_tier": tier},
         )
 
     # -- embeddings ------------------------------------------------------------------------------

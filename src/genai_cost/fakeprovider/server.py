@@ -328,6 +328,7 @@ class FakeProviderServer:
             usage_reported=reply.tokens is not None,
             counted_tokens=reply.counted_tokens,
             provider_cost=reply.provider_cost,
+            served=reply.served,
         )
 
     def _fail(self, handler: _Handler, fmt: WireFormat, failure: _Failure, common: dict[str, Any]) -> None:

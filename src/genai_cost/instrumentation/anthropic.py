@@ -52,7 +52,7 @@ from genai_cost.instrumentation.fields import (
 )
 from genai_cost.instrumentation.stainless import Call, Route, StainlessInstrumentor
 from genai_cost.providers import SDKS
-from genai_cost.usage import Usage
+from genai_cost.usage import Usage, served_value
 
 _PARAMS: ParamTable = {
     "max_tokens": (sc.GEN_AI_REQUEST_MAX_TOKENS, as_int),
@@ -69,6 +69,9 @@ _USAGE_FIELDS = (
     "cache_creation",
     "output_tokens_details",
     "iterations",
+    "service_tier",
+    "speed",
+    "inference_geo",
 )
 
 
@@ -81,11 +84,14 @@ def read_count_tokens_request(body: Mapping[str, Any]) -> tuple[str | None, dict
 
 
 def _usage_of(fields: Fields) -> Usage:
-    """One Anthropic usage object (or compaction iteration), normalised."""
+    """One Anthropic usage object (or compaction iteration), normalised, with how it was served:
+    ``service_tier`` ("standard", "priority", "batch": a Message Batches result, batch-priced),
+    ``speed`` ("fast": fast mode) and ``inference_geo``."""
     uncached = as_int(fields.get("input_tokens"))
     cache_read = as_int(fields.get("cache_read_input_tokens"))
     cache_creation = as_int(fields.get("cache_creation_input_tokens"))
     split = fields_of(fields.get("cache_creation"))
+    tier = served_value(fields.get("service_tier"))
     return Usage(
         input_tokens=None if uncached is None else uncached + (cache_read or 0) + (cache_creation or 0),
         output_tokens=as_int(fields.get("output_tokens")),
@@ -94,6 +100,10 @@ def _usage_of(fields: Fields) -> Usage:
         cache_creation_5m_tokens=as_int(split.get("ephemeral_5m_input_tokens")),
         cache_creation_1h_tokens=as_int(split.get("ephemeral_1h_input_tokens")),
         reasoning_tokens=as_int(get(fields.get("output_tokens_details"), "thinking_tokens")),
+        service_tier=tier,
+        processing="batch" if tier == "batch" else None,
+        speed=served_value(fields.get("speed")),
+        inference_geo=served_value(fields.get("inference_geo")),
     )
 
 

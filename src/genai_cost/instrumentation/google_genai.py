@@ -67,7 +67,7 @@ from genai_cost.instrumentation.fields import (
     read_params,
 )
 from genai_cost.providers import SDKS
-from genai_cost.usage import Usage, plus
+from genai_cost.usage import Usage, plus, served_value
 
 _OUTPUT_TYPES = {"application/json": "json", "text/plain": "text"}
 
@@ -166,6 +166,9 @@ def content_usage(usage_metadata: Any) -> Usage | None:
         reasoning_tokens=thoughts,
         tool_use_prompt_tokens=tool_use,
         input_audio_tokens=_audio_tokens(meta),
+        # Vertex AI states the tier served as a traffic type ("ON_DEMAND_FLEX", ...); the Gemini API
+        # states none (its responses carry no tier: such calls are priced standard).
+        service_tier=served_value(meta.get("traffic_type")),
     )
 
 

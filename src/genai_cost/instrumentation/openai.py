@@ -27,7 +27,7 @@ from genai_cost.instrumentation.fields import (
 )
 from genai_cost.instrumentation.stainless import Call, Route, StainlessInstrumentor
 from genai_cost.providers import SDKS
-from genai_cost.usage import Usage
+from genai_cost.usage import Usage, served_value
 
 
 def _stop(value: Any) -> tuple[str, ...] | None:
@@ -133,6 +133,15 @@ def stated_cost(usage: Any) -> float | None:
 
 
 _INFINITY = float("inf")
+def _served(info: ResponseInfo, tier: Any) -> ResponseInfo:
+    """Add the tier the response says served the call (``service_tier``: "default", "flex",
+    "priority", ...) to its usage, which prices it, and to the span under the OpenAI semconv name."""
+    value = served_value(tier)
+    if value is not None:
+        if info.usage is not None:
+            info.usage.service_tier = value
+        info.attributes = {**(info.attributes or {}), sc.OPENAI_RESPONSE_SERVICE_TIER: value}
+    return info
 
 
 def _finish_reasons(choices: Any) -> tuple[str, ...]:
@@ -148,13 +157,14 @@ def read_chat_response(response: Any) -> ResponseInfo:
     usage = fields.get("usage")
     info = _info(fields, chat_usage(usage), _finish_reasons(fields.get("choices")))
     info.provider_cost = stated_cost(usage)
-    return info
+    return _served(info, fields.get("service_tier"))
 
 
 def read_responses_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
     status = as_str(fields.get("status"))
-    return _info(fields, responses_usage(fields.get("usage")), (status,) if status else ())
+    info = _info(fields, responses_usage(fields.get("usage")), (status,) if status else ())
+    return _served(info, fields.get("service_tier"))
 
 
 def read_embeddings_response(response: Any) -> ResponseInfo:
@@ -182,6 +192,7 @@ class ChatStreamState:
         "output_chars",
         "response_id",
         "response_model",
+        "service_tier",
         "usage",
         "usage_missing_reason",
     )
@@ -193,6 +204,7 @@ class ChatStreamState:
         self.output_chars = 0
         self.response_id: str | None = None
         self.response_model: str | None = None
+        self.service_tier: Any = None  # every chunk states it: read on the first and the usage chunk
         self.finish_reasons: list[str] = []
         self.choices = request.attributes.get(sc.GEN_AI_REQUEST_CHOICE_COUNT, 1)
         self.groq = groq or request.provider == sc.PROVIDER_GROQ
@@ -211,6 +223,7 @@ class ChatStreamState:
         if not self.response_id:
             self.response_id = chunk.id
             self.response_model = chunk.model
+            self.service_tier = get(chunk, "service_tier")
         choices = chunk.choices
         for choice in choices:
             reason = choice.finish_reason
@@ -221,6 +234,7 @@ class ChatStreamState:
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
+            self.service_tier = get(chunk, "service_tier") or self.service_tier
             if self.hide_usage_chunk and not choices:
                 return False
         elif self.hide_usage_chunk:
@@ -250,7 +264,7 @@ class ChatStreamState:
             info.usage = Usage(
                 input_tokens=self.estimated_input, output_tokens=-(-self.output_chars // _CHARS_PER_TOKEN)
             )
-        return info
+        return _served(info, self.service_tier) if self.service_tier is not None else info
 
 
 class ResponsesStreamState:

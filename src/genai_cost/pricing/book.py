@@ -1,14 +1,15 @@
 """The price book: (provider, model, usage, time) -> Cost, fast.
 
 ``price`` runs at the end of every instrumented call, sampled or not, so it is built for that: the
-first call for a (provider, model) resolves its prices (user override, else genai-prices, with any
-discount) and compiles them into a ``Schedule``; every later call is one dict lookup and a few float
-operations. The cache is bounded, since model names come from responses and are not ours to trust.
+first call for a (provider, model, how it was served) resolves its prices (user override, else
+genai-prices with the variant for the served tier, batch or speed, with any discount) and compiles them
+into a ``Schedule``; every later call is one dict lookup and a few float operations. The cache is bounded, since model names come from responses and are not ours to trust.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -20,6 +21,7 @@ from genai_cost import config
 from genai_cost.pricing import library
 from genai_cost.pricing.overrides import Overrides, PriceOverrideError, load_overrides
 from genai_cost.pricing.rates import Schedule
+from genai_cost.pricing.served import STANDARD, Served, price_context
 from genai_cost.usage import Cost, Usage
 
 logger = logging.getLogger("genai_cost")
@@ -44,7 +46,8 @@ class PriceBook:
 
     def __init__(self, overrides_file: str | Path | None = None, *, refresh: bool = False) -> None:
         self._overrides = Overrides()
-        self._cache: dict[tuple[str | None, str], Schedule | object] = {}
+        # (provider, model, service_tier, processing, speed, inference_geo) -> its prices
+        self._cache: dict[tuple[str | None, ...], Schedule | object] = {}
         self._warned: set[tuple[str | None, str | None]] = set()
         self._lock = threading.Lock()
         self._library_ready = False
@@ -64,16 +67,17 @@ class PriceBook:
 
         ``usage`` follows genai_cost.usage.Usage (input includes cache reads and writes, output
         includes reasoning); ``when`` is the call's unix time in seconds (None: now), which selects
-        the price in force then.
+        the price in force then. How the call was served (``usage.service_tier``, ...) selects the
+        variant; one without a rate gives the standard price, marked ``Cost.partial``.
         """
         if not model or self.unpriced_reason is not None:
             return None
         if self._refresh:
             self._check_snapshot()
-        key = (provider, model)
+        key = (provider, model, usage.service_tier, usage.processing, usage.speed, usage.inference_geo)
         schedule = self._cache.get(key)
         if schedule is None:
-            schedule = self._resolve(provider, model)
+            schedule = self._resolve(provider, model, key[2:])
         if schedule is _UNPRICED:
             return None
         return schedule.cost(usage, when)  # type: ignore[attr-defined]
@@ -158,23 +162,26 @@ class PriceBook:
         """Where the price of a model comes from (for logs, the CLI and tests), or None if unpriced."""
         if self.unpriced_reason is not None:
             return None
-        schedule = self._cache.get((provider, model)) or self._resolve(provider, model)
+        schedule = self._cache.get((provider, model, *STANDARD)) or self._resolve(provider, model, STANDARD)
         return None if schedule is _UNPRICED else schedule.origin  # type: ignore[attr-defined]
 
     # --- resolution (once per provider and model) ----------------------------------------------
 
-    def _resolve(self, provider: str | None, model: str) -> Schedule | object:
+    def _resolve(self, provider: str | None, model: str, served: Served) -> Schedule | object:
         overrides = self._overrides
         schedule: Schedule | None
+        context = price_context(served) if served != STANDARD else {}
         entry = overrides.model_for(provider, model)
         if entry is not None and entry.schedule is not None:
             schedule = entry.schedule  # the user's own price, used as written
+            if context:  # it has no variants: what was served beyond the standard path is not priced
+                schedule = dataclasses.replace(schedule, partial=overrides_missing(context))
         else:
             if entry is not None and entry.same_as is not None:
                 target_provider, target_model = entry.same_as
-                schedule = self._library_schedule(target_provider or provider, target_model)
+                schedule = self._library_schedule(target_provider or provider, target_model, context)
             else:
-                schedule = self._library_schedule(provider, model)
+                schedule = self._library_schedule(provider, model, context)
             discount = overrides.discount_for(provider, model)
             if schedule is not None and discount is not None:
                 schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
@@ -185,14 +192,18 @@ class PriceBook:
             # Drop the oldest entry (dicts keep insertion order); another thread may race us.
             with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                 del cache[next(iter(cache))]
-        cache[(provider, model)] = result
+        cache[(provider, model, *served)] = result
         return result
 
-    def _library_schedule(self, provider: str | None, model: str) -> Schedule | None:
+    def _library_schedule(
+        self, provider: str | None, model: str, context: dict[str, str] | None = None
+    ) -> Schedule | None:
         self._ensure_library()
         found = library.find_model(provider, model)
         if found is None:
             return None
+        if context:
+            return library.compile_served(*found, context)
         return library.compile_model(*found)
 
     def _ensure_library(self) -> None:
@@ -229,6 +240,12 @@ class PriceBook:
                 raise PriceOverrideError(
                     file, int(line), "same_as", f"no known price for model {target_model!r}"
                 )
+
+
+def overrides_missing(context: dict[str, str]) -> str:
+    """The partial-price reason for a served context on a model priced by the override file."""
+    served = ", ".join(f"{key}={value}" for key, value in context.items())
+    return f"no rate for {served} in the price override file: standard price"
 
 
 def _library_version(snapshot: object) -> str:

@@ -11,7 +11,8 @@ import dataclasses
 import logging
 import re
 import threading
-from datetime import UTC, datetime, time
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from genai_cost.pricing.rates import (
@@ -23,6 +24,7 @@ from genai_cost.pricing.rates import (
     Rates,
     Schedule,
 )
+from genai_cost.pricing.served import missing
 from genai_cost.providers import OPENAI_COMPATIBLE, PRICES_IDS
 
 if TYPE_CHECKING:
@@ -210,6 +212,53 @@ def compile_model(provider: Provider, info: ModelInfo) -> Schedule | None:
             logger.debug("genai-cost: %s has an unknown price constraint %r", origin, constraint)
             return None
     return Schedule.over_time(tuple(periods), origin)
+
+
+# --- served variants (issue 15: batch, service tiers, fast mode) ---------------------------------------
+def compile_served(provider: Provider, info: ModelInfo, context: Mapping[str, str]) -> Schedule | None:
+    """A model's prices for a served context (``served.price_context``): its variants that match the
+    context applied over its standard prices, over time, as genai-prices' ``ModelInfo.get_prices`` does.
+
+    A variant or a standard price may start on a date: the schedule changes on each of those dates.
+    A served dimension no variant prices leaves the standard rate and marks the schedule ``partial``.
+    """
+    from genai_prices.types import ModelPrice, StartDateConstraint
+
+    variants = [
+        v for v in info.price_variants or () if all(context.get(k) == value for k, value in v.when.items())
+    ]
+    partial = missing(context, (v.when for v in variants))
+    if not variants:
+        standard = compile_model(provider, info)
+        return None if standard is None else dataclasses.replace(standard, partial=partial)
+    constraints = [v.constraint for v in variants if v.constraint is not None]
+    if not isinstance(info.prices, ModelPrice):
+        constraints += [c.constraint for c in info.prices if c.constraint is not None]
+    if not all(isinstance(c, StartDateConstraint) for c in constraints):
+        # Time-of-day windows and variants together: none in the data; refuse rather than guess.
+        standard = compile_model(provider, info)
+        reason = f"no rate for {context} with time-of-day prices: standard price"
+        return None if standard is None else dataclasses.replace(standard, partial=reason)
+    gap = _MISSING_BANDS.get((_owner(provider, info), info.id))
+    days = sorted({c.start_date for c in constraints if isinstance(c, StartDateConstraint)})
+
+    def on(day: date | None) -> Banded | None:
+        # Midday of the start date: every price starting that day is in force, none starting later.
+        moment = datetime.combine(day, time(12), tzinfo=UTC) if day else datetime(1970, 1, 1, tzinfo=UTC)
+        return _banded(info.get_prices(moment, dict(context)), gap)
+
+    first = on(None)
+    if first is None:
+        return None
+    periods = [Period(ALWAYS, 0.0, 0.0, first)]
+    for day in days:
+        prices = on(day)
+        if prices is None:
+            return None
+        start = datetime.combine(day, time(0), tzinfo=UTC).timestamp()
+        periods.append(Period(FROM_TIMESTAMP, start, 0.0, prices))
+    origin = f"genai-prices {provider.id}/{info.id} " + ",".join(f"{k}={v}" for k, v in context.items())
+    return dataclasses.replace(Schedule.over_time(tuple(periods), origin), partial=partial)
 
 
 def _utc_seconds(value: time) -> float:

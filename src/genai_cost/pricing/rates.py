@@ -13,7 +13,7 @@ billed at its parent's price (cache reads of a model with no cache price are pla
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from genai_cost.usage import Cost, Usage
 
@@ -170,6 +170,8 @@ class Schedule:
     # The one rate set of a model whose prices never change nor depend on prompt size (most models):
     # then pricing a call is Rates.cost alone.
     simple: Rates | None = field(init=False, default=None)
+    # Why these rates are short of what was served (a tier with no rate: see pricing/served.py).
+    partial: str | None = None
 
     def __post_init__(self) -> None:
         if self.fixed is not None and not self.fixed.bands:
@@ -198,10 +200,15 @@ class Schedule:
 
     def cost(self, usage: Usage, when: float | None) -> Cost:
         if self.simple is not None:
-            return self.simple.cost(usage)
-        prices = self.fixed if self.fixed is not None else self.prices_at(when)
-        return prices.rates_for(usage.input_tokens).cost(usage)
+            cost = self.simple.cost(usage)
+        else:
+            prices = self.fixed if self.fixed is not None else self.prices_at(when)
+            cost = prices.rates_for(usage.input_tokens).cost(usage)
+        if self.partial is not None:
+            cost.partial = self.partial
+        return cost
 
     def scaled(self, factor: float, origin: str) -> Schedule:
         periods = tuple(Period(p.kind, p.start, p.end, p.prices.scaled(factor)) for p in self.periods)
-        return Schedule.over_time(periods, origin)
+        scaled = Schedule.over_time(periods, origin)
+        return scaled if self.partial is None else replace(scaled, partial=self.partial)

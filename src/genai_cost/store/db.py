@@ -30,7 +30,7 @@ from genai_cost.store.dialect import SQLITE, Dialect, is_postgres
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
 from genai_cost.store.timerange import TimeRange
-from genai_cost.usage import TOKEN_KINDS, Usage
+from genai_cost.usage import SERVED_LABEL_SQL, STORED_COLUMNS, STORED_FIELDS, TOKEN_KINDS, Usage
 
 BUSY_TIMEOUT_MS = 10_000
 MEMORY = ":memory:"
@@ -71,8 +71,8 @@ def format_time(moment: datetime) -> str:
 class UsageRow:
     """One GenAI call as stored. ``None`` tokens and cost mean "not reported", never zero.
 
-    Its token counts are a ``Usage`` (one column per ``usage.TOKEN_KINDS`` entry), also readable as
-    attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
+    Its token counts and served dimensions are a ``Usage`` (one column per ``usage.STORED_COLUMNS``
+    entry), also readable as attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
     """
 
     start_time: str
@@ -114,12 +114,12 @@ class UsageRow:
         raise AttributeError(name)
 
 
-_TOKEN_NAMES = frozenset(kind.name for kind in TOKEN_KINDS)
+_TOKEN_NAMES = frozenset(STORED_FIELDS)  # token counts and served dimensions
 _CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if f.name != "usage")
-USAGE_COLUMNS: tuple[str, ...] = _CALL_COLUMNS + tuple(kind.column for kind in TOKEN_KINDS)
+USAGE_COLUMNS: tuple[str, ...] = _CALL_COLUMNS + STORED_COLUMNS
 _TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if "str" in str(f.type))
 _call_values = attrgetter(*_CALL_COLUMNS)
-_token_values = attrgetter(*(kind.name for kind in TOKEN_KINDS))
+_token_values = attrgetter(*STORED_FIELDS)  # token counts and served dimensions
 
 
 def _row_values(row: UsageRow) -> tuple[Any, ...]:
@@ -164,6 +164,7 @@ GROUP_BY: dict[str, str] = {
     "session": "session_id",
     "operation": "operation",
     "day": "substr(start_time, 1, 10)",
+    "pricing": SERVED_LABEL_SQL,  # how the calls were served: "service_tier=flex", "processing=batch", ...
 }
 TOTAL = "total"
 
@@ -650,6 +651,7 @@ _ROLLUP_KEY = {
     "session": "session_id",
     "operation": "operation",
     "day": "substr(hour, 1, 10)",
+    "pricing": "pricing",
 }
 EXACT_PERCENTILES_UP_TO = 50_000  # calls in a range; beyond, percentiles come from the histograms
 

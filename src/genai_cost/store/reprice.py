@@ -22,9 +22,9 @@ from genai_cost.pricing.book import PriceBook
 from genai_cost.store import rollup
 from genai_cost.store.db import UsageStore, _where, format_time
 from genai_cost.store.timerange import TimeRange
-from genai_cost.usage import TOKEN_KINDS, Cost, Usage
+from genai_cost.usage import STORED_COLUMNS, Cost, Usage
 
-_TOKEN_COLUMNS = ", ".join(kind.column for kind in TOKEN_KINDS)
+_TOKEN_COLUMNS = ", ".join(STORED_COLUMNS)  # token counts and served dimensions: Usage(*values)
 _SELECT = f"""
     SELECT id, start_time, provider, COALESCE(response_model, request_model), request_model, feature,
            cost, price_version, {_TOKEN_COLUMNS}
