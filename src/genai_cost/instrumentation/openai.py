@@ -133,6 +133,8 @@ def stated_cost(usage: Any) -> float | None:
 
 
 _INFINITY = float("inf")
+
+
 def _served(info: ResponseInfo, tier: Any) -> ResponseInfo:
     """Add the tier the response says served the call (``service_tier``: "default", "flex",
     "priority", ...) to its usage, which prices it, and to the span under the OpenAI semconv name."""
