@@ -52,6 +52,10 @@ EXPECTED_COLUMNS = [
     ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
     ("price_version", "TEXT"), ("priced_at", "TEXT"),
+    # m006_priced_units
+    ("web_search_calls", "INTEGER"), ("web_fetch_calls", "INTEGER"), ("code_execution_calls", "INTEGER"),
+    ("file_search_calls", "INTEGER"), ("images", "INTEGER"), ("audio_seconds", "REAL"),
+    ("input_characters", "INTEGER"), ("cost_tools", "REAL"), ("partial", "INTEGER"), ("partial_reason", "TEXT"),
 ]  # fmt: skip
 ALL_MIGRATIONS = [
     "m001_usage",
@@ -60,6 +64,7 @@ ALL_MIGRATIONS = [
     "m004_unsampled_calls",
     "m004_hourly_rollups",
     "m005_price_version",
+    "m006_priced_units",
 ]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
@@ -112,7 +117,7 @@ def test_store_from_a_newer_version_is_refused(tmp_path: Path, how: str) -> None
     if how == "unknown migration":
         conn.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES ('m002_from_the_future', 'x')")
     else:
-        conn.execute("PRAGMA user_version = 7")
+        conn.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) + 1}")
     conn.close()
     with pytest.raises(NewerStoreError, match=r"newer than this genai-cost supports.*upgrade genai-cost"):
         UsageStore.open(path)

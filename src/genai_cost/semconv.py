@@ -126,6 +126,24 @@ GENAI_COST_BUDGET_WARNED: Final = "genai_cost.budget.warned"
 # model or provider, the key it is counted under (per user/session/tag: left out, cardinality).
 GENAI_COST_BUDGET_SCOPE: Final = "genai_cost.budget.scope"
 
+# --- priced units beyond tokens (issue 15 part C) -------------------------------------------------
+# Counts a provider bills per use, beside the tokens (no semconv names yet). Audio is in seconds
+# (a float); the others are whole counts.
+GENAI_COST_WEB_SEARCH_CALLS: Final = "genai_cost.usage.web_search_calls"
+GENAI_COST_WEB_FETCH_CALLS: Final = "genai_cost.usage.web_fetch_calls"
+GENAI_COST_CODE_EXECUTION_CALLS: Final = "genai_cost.usage.code_execution_calls"
+GENAI_COST_FILE_SEARCH_CALLS: Final = "genai_cost.usage.file_search_calls"
+GENAI_COST_IMAGES: Final = "genai_cost.usage.images"
+GENAI_COST_AUDIO_SECONDS: Final = "genai_cost.usage.audio_seconds"
+GENAI_COST_INPUT_CHARACTERS: Final = "genai_cost.usage.input_characters"
+# The part of the cost billed per use of those units (tool calls, images, audio, characters).
+GENAI_COST_TOOLS_AMOUNT: Final = "genai_cost.cost.tools.amount"
+# Set when the call was priced for what is known only: some billed dimension has no rate (a unit
+# with no price, an unpriced served tier); the reason names what is missing. Also on the cost metric
+# (the flag only, low cardinality), so dashboards can count partially priced calls.
+GENAI_COST_PARTIAL: Final = "genai_cost.cost.partial"
+GENAI_COST_PARTIAL_REASON: Final = "genai_cost.cost.partial_reason"
+
 # --- business tags (genai_cost.feature) -----------------------------------------------------------
 FEATURE_NAME: Final = "feature.name"
 USER_ID: Final = "user.id"

@@ -19,7 +19,7 @@ from pathlib import Path
 from genai_cost import config
 from genai_cost.pricing import library
 from genai_cost.pricing.overrides import Overrides, PriceOverrideError, load_overrides
-from genai_cost.pricing.rates import Schedule
+from genai_cost.pricing.rates import Banded, Rates, Schedule, UnitRates
 from genai_cost.usage import Cost, Usage
 
 logger = logging.getLogger("genai_cost")
@@ -157,6 +157,8 @@ class PriceBook:
                 schedule = self._library_schedule(target_provider or provider, target_model)
             else:
                 schedule = self._library_schedule(provider, model)
+            if entry is not None and entry.units is not None:
+                schedule = _with_unit_rates(schedule, entry.units, entry.where)
             discount = overrides.discount_for(provider, model)
             if schedule is not None and discount is not None:
                 schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
@@ -211,6 +213,14 @@ class PriceBook:
                 raise PriceOverrideError(
                     file, int(line), "same_as", f"no known price for model {target_model!r}"
                 )
+
+
+def _with_unit_rates(schedule: Schedule | None, units: UnitRates, where: str) -> Schedule:
+    """An override entry's per-use rates on top of the list price (alone when there is none: a model
+    billed per image or per minute that genai-prices does not list)."""
+    if schedule is None:
+        return Schedule.constant(Banded(Rates(None, None, units=units)), f"override {where}")
+    return schedule.with_units(units, f"{schedule.origin}, per-use rates {where}")
 
 
 def _library_version(snapshot: object) -> str:

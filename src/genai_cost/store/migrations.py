@@ -167,6 +167,35 @@ def m005_price_version(db: Any, d: Dialect) -> None:
     )
 
 
+@migration
+def m006_priced_units(db: Any, d: Dialect) -> None:
+    # Units billed per use beside the tokens (tool calls, images, audio seconds, characters), the part
+    # of the cost they make, and whether a call was priced for part of what was billed (a unit with no
+    # rate) and why. NULL / false on rows written before this migration.
+    for column, kind in _M006_UNITS:
+        db.execute(f"ALTER TABLE usage ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}")
+    db.execute(f"ALTER TABLE usage ADD COLUMN cost_tools {d.real}")
+    db.execute(f"ALTER TABLE usage ADD COLUMN partial {d.flag} NOT NULL DEFAULT FALSE")
+    db.execute("ALTER TABLE usage ADD COLUMN partial_reason TEXT")
+    for table in rollup.TABLES:
+        for column, kind in _M006_UNITS:
+            db.execute(
+                f"ALTER TABLE {table.name} ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}"
+            )
+        db.execute(f"ALTER TABLE {table.name} ADD COLUMN {rollup.PARTIAL_CALLS} INTEGER")
+
+
+_M006_UNITS = (
+    ("web_search_calls", "integer"),
+    ("web_fetch_calls", "integer"),
+    ("code_execution_calls", "integer"),
+    ("file_search_calls", "integer"),
+    ("images", "integer"),
+    ("audio_seconds", "real"),
+    ("input_characters", "integer"),
+)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

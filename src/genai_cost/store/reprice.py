@@ -29,13 +29,15 @@ _SELECT = f"""
            price_version, {_TOKEN_COLUMNS}
     FROM usage
     WHERE {{where}} AND operation IS NOT '{sc.OP_COUNT_TOKENS}'
-      AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+      AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+           OR audio_seconds IS NOT NULL OR input_characters IS NOT NULL OR images IS NOT NULL)
       AND (cost_source IS NULL OR cost_source = '{sc.COST_SOURCE_LOCAL}')
     ORDER BY start_time, id
 """
 _UPDATE = """
     UPDATE usage SET cost = ?, currency = ?, cost_source = ?, cost_input = ?, cost_output = ?,
-        cost_cache_read = ?, cost_cache_write = ?, unpriced = 0, price_version = ?, priced_at = ?
+        cost_cache_read = ?, cost_cache_write = ?, unpriced = 0, price_version = ?, priced_at = ?,
+        cost_tools = ?, partial = ?, partial_reason = ?
     WHERE id = ?
 """
 
@@ -134,6 +136,9 @@ def _update_values(cost: Cost, version: str, now: str, row_id: int) -> tuple[obj
         cost.cache_write,
         version,
         now,
+        cost.tools if cost.tools else None,
+        cost.partial is not None,
+        cost.partial,
         row_id,
     )
 
