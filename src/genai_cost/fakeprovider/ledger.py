@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from genai_cost.fakeprovider.rules import Tokens
+from genai_cost.fakeprovider.rules import Tokens, Units
 
 if TYPE_CHECKING:
     from genai_cost.usage import Usage
@@ -47,6 +47,14 @@ class BilledCall:
     counted_tokens: int | None = None  # the answer of a count-tokens endpoint
     error: str | None = None  # the provider's error type when the call failed, else None
     path: str = ""
+    # --- priced units beyond tokens: what the server billed per use (rules.Units) ---
+    web_search_calls: int = 0
+    web_fetch_calls: int = 0
+    code_execution_calls: int = 0
+    file_search_calls: int = 0
+    images: int = 0
+    audio_seconds: float = 0.0
+    input_characters: int = 0
 
     @property
     def tokens(self) -> Tokens:
@@ -58,7 +66,7 @@ class BilledCall:
         from genai_cost.usage import Usage  # lazy: the server itself needs nothing beyond the stdlib
 
         if not self.usage_reported:
-            return Usage()
+            return Usage(**self._units())
         input_tokens = self.input_tokens
         output_tokens = self.output_tokens
         if self.provider == "anthropic":  # Anthropic's input_tokens leaves out the cache
@@ -79,7 +87,12 @@ class BilledCall:
             tool_use_prompt_tokens=self.tool_use_prompt_tokens,
             # No audio reported (or OpenAI's ever-present 0) is "not reported", as the adapters read it.
             input_audio_tokens=self.input_audio_tokens or None,
+            **self._units(),
         )
+
+    def _units(self) -> dict[str, int | float]:
+        """The units billed, as Usage fields (an unused unit is not reported)."""
+        return {f.name: value for f in dataclasses.fields(Units) if (value := getattr(self, f.name))}
 
 
 def billed(
@@ -95,8 +108,11 @@ def billed(
     counted_tokens: int | None = None,
     error: str | None = None,
     path: str = "",
+    units: Units | None = None,
 ) -> BilledCall:
     fields = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    if units is not None:
+        fields.update(dataclasses.asdict(units))
     return BilledCall(
         provider=provider,
         endpoint=endpoint,

@@ -308,6 +308,7 @@ class FakeProviderServer:
             tokens=reply.tokens,
             usage_reported=reply.tokens is not None,
             counted_tokens=reply.counted_tokens,
+            units=reply.units,
         )
 
     def _fail(self, handler: _Handler, fmt: WireFormat, failure: _Failure, common: dict[str, Any]) -> None:

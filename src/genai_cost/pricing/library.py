@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from genai_cost.pricing.rates import (
     ALWAYS,
     FROM_TIMESTAMP,
+    NO_UNIT_RATES,
     TIME_OF_DAY,
     Banded,
     Period,
     Rates,
-    NO_UNIT_RATES,
     Schedule,
     UnitRates,
 )
@@ -68,6 +68,10 @@ _UNIT_KEYS = {
     "audio_hours": ("audio_seconds", 3600.0),
     "input_mchars": ("input_characters", 1_000_000.0),
 }
+# Per-use rates genai-prices 0.2.3 lacks, from the provider's price list; genai-prices' own rate wins.
+# Anthropic's web fetch tool costs nothing beyond the tokens of the fetched content:
+# https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-fetch-tool ("no additional charges").
+_MISSING_UNIT_RATES: dict[str, dict[str, float]] = {"anthropic": {"web_fetch_calls": 0.0}}
 # Groq bills a transcription shorter than 10 s as 10 s (genai-prices ModelInfo.calc_price does the
 # same for these models).
 _AUDIO_MINIMUM_SECONDS = {("groq", "whisper-large-v3"): 10.0, ("groq", "whisper-large-v3-turbo"): 10.0}
@@ -79,6 +83,8 @@ def _unit_rates(price: ModelPrice, provider_id: str, model_id: str) -> UnitRates
         value = getattr(price, key, None)
         if value is not None and name not in found:
             found[name] = float(value) / per
+    for name, rate in _MISSING_UNIT_RATES.get(provider_id, {}).items():
+        found.setdefault(name, rate)
     if not found:
         return None
     return UnitRates(**found, audio_minimum_seconds=_AUDIO_MINIMUM_SECONDS.get((provider_id, model_id), 0.0))
