@@ -78,7 +78,9 @@ def run(tmp_path: Path) -> Iterator[Run]:
     instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
     for instrumentor, provider in zip(instrumentors, ("openai", "anthropic"), strict=True):
         settings = Settings(provider_hosts={"127.0.0.1": provider})
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, settings=settings)
+        instrumentor.instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, settings=settings
+        )
     try:
         yield Run(spans, reader, tmp_path / "usage.db", tracer_provider, meter_provider, store)
     finally:
@@ -155,8 +157,97 @@ def test_the_issue_example_is_billed_exactly() -> None:
     from genai_cost.usage import Usage
 
     cost = PriceBook().price(
-        "anthropic", "claude-sonnet-4-20250514", Usage(input_tokens=8984, output_tokens=520, web_search_calls=1)
+        "anthropic",
+        "claude-sonnet-4-20250514",
+        Usage(input_tokens=8984, output_tokens=520, web_search_calls=1),
     )
     assert cost is not None
     assert cost.total == pytest.approx(0.044752, abs=TOLERANCE)
     assert cost.tools == pytest.approx(0.01, abs=TOLERANCE)
+
+
+# --- OpenAI Responses built-in tools --------------------------------------------------------------------
+
+# gpt-4o, USD per million tokens (input, cached input, output), and the tool fees: web search $10 per
+# 1,000 calls, file search $2.50 per 1,000 calls (https://openai.com/api/pricing, "Built-in tools").
+GPT_4O = {"input": 2.50, "cached": 1.25, "output": 10.00}
+OPENAI_WEB_SEARCH = 10.00 / 1000
+OPENAI_FILE_SEARCH = 2.50 / 1000
+
+
+def _oai(fake_server: Any) -> Any:
+    import openai
+
+    return openai.OpenAI(api_key="k", base_url=fake_server.openai_base_url, max_retries=0)
+
+
+def _gpt_4o_tokens(billed: Any) -> float:
+    uncached = billed.input_tokens - billed.cache_read_tokens
+    return (
+        uncached * GPT_4O["input"]
+        + billed.cache_read_tokens * GPT_4O["cached"]
+        + billed.output_tokens * GPT_4O["output"]
+    ) / 1e6
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_responses_web_and_file_search_are_charged_per_call(run: Run, fake_server: Any, stream: bool) -> None:
+    client = _oai(fake_server)
+    request: dict[str, Any] = {
+        "model": "gpt-4o",
+        "input": "what changed in genai-cost this week?",
+        "tools": [{"type": "web_search_preview"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}],
+    }
+    if stream:
+        with client.responses.stream(**request) as events:
+            final = events.get_final_response()
+        assert [item.type for item in final.output][:2] == ["web_search_call", "file_search_call"]
+    else:
+        response = client.responses.create(**request)
+        assert [item.type for item in response.output][:2] == ["web_search_call", "file_search_call"]
+    (billed,) = fake_server.ledger
+    assert (billed.web_search_calls, billed.file_search_calls) == (1, 1)
+    tools = billed.web_search_calls * OPENAI_WEB_SEARCH + billed.file_search_calls * OPENAI_FILE_SEARCH
+    attrs = _assert_priced(run, _gpt_4o_tokens(billed) + tools, tools)
+    assert attrs[sc.GENAI_COST_WEB_SEARCH_CALLS] == 1
+    assert attrs[sc.GENAI_COST_FILE_SEARCH_CALLS] == 1
+    assert sc.GENAI_COST_PARTIAL not in attrs
+
+
+def test_a_unit_without_a_rate_marks_the_call_partial(run: Run, fake_server: Any, tmp_path: Path) -> None:
+    # Code interpreter is billed per container ($0.03, https://openai.com/api/pricing), which the response
+    # does not show and genai-prices 0.2.3 has no rate for: priced for the rest, marked, never silently short.
+    client = _oai(fake_server)
+    client.responses.create(
+        model="gpt-4o", input="plot it", tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]
+    )
+    (billed,) = fake_server.ledger
+    assert billed.code_execution_calls == 1
+    attrs = _assert_priced(run, _gpt_4o_tokens(billed), 0.0)
+    assert attrs[sc.GENAI_COST_PARTIAL] is True
+    assert attrs[sc.GENAI_COST_PARTIAL_REASON] == "code_execution_calls"
+    assert attrs[sc.GENAI_COST_CODE_EXECUTION_CALLS] == 1
+    assert run.cost_metric_sum(**{sc.GENAI_COST_PARTIAL: True}) == pytest.approx(
+        _gpt_4o_tokens(billed), abs=TOLERANCE
+    )
+    (row,) = run.rows()
+    assert row.partial and row.partial_reason == "code_execution_calls"
+    with UsageStore.open(run.db, create=False) as store:
+        (total,) = store.report("total")
+    assert total.partial == 1
+
+    # The override file's rate (one container per call, $0.03) makes it exact.
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - model: gpt-4o\n    provider: openai\n    code_execution: 0.03\n")
+    get_price_book().load_overrides(prices)
+    run.spans.clear()
+    client.responses.create(
+        model="gpt-4o", input="plot it", tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]
+    )
+    (span,) = run.spans.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(
+        _gpt_4o_tokens(fake_server.ledger[-1]) + 0.03, abs=TOLERANCE
+    )
+    assert attrs[sc.GENAI_COST_TOOLS_AMOUNT] == pytest.approx(0.03, abs=TOLERANCE)
+    assert sc.GENAI_COST_PARTIAL not in attrs

@@ -250,7 +250,9 @@ class OpenAIFormat:
             "role": "assistant",
             "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
         }
-        output = [*([reasoning_item] if reasoning_item else []), message]
+        tool_items = [_tool_call_item(kind) for kind in rules.responses_tool_calls(body)]
+        units = _responses_units(tool_items)
+        output = [*tool_items, *([reasoning_item] if reasoning_item else []), message]
         usage = {
             "input_tokens": tokens.input_tokens,
             "input_tokens_details": {"cached_tokens": tokens.cache_read_tokens, "cache_write_tokens": 0},
@@ -294,6 +296,7 @@ class OpenAIFormat:
                 response_id=response_id,
                 body=snapshot("completed", output, usage),
                 tokens=tokens,
+                units=units,
                 headers=self._headers(),
             )
 
@@ -302,10 +305,15 @@ class OpenAIFormat:
             {"type": "response.in_progress", "response": snapshot("in_progress", [], None)},
         ]
         index = 0
+        for item in tool_items:  # built-in tool calls come first, each added then done
+            added = {**item, "status": "in_progress"}
+            raw.append({"type": "response.output_item.added", "output_index": index, "item": added})
+            raw.append({"type": "response.output_item.done", "output_index": index, "item": item})
+            index += 1
         if reasoning_item:
-            raw.append({"type": "response.output_item.added", "output_index": 0, "item": reasoning_item})
-            raw.append({"type": "response.output_item.done", "output_index": 0, "item": reasoning_item})
-            index = 1
+            raw.append({"type": "response.output_item.added", "output_index": index, "item": reasoning_item})
+            raw.append({"type": "response.output_item.done", "output_index": index, "item": reasoning_item})
+            index += 1
         where = {"item_id": message_id, "output_index": index, "content_index": 0}
         empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         raw.append(
@@ -328,6 +336,7 @@ class OpenAIFormat:
             response_id=response_id,
             events=events,
             tokens=tokens,
+            units=units,
             headers=self._headers(),
             events_before_failure=first_delta + 1,
         )
@@ -399,3 +408,40 @@ class OpenAIFormat:
             }
             return [("error", event)]
         return [(None, self.error_body(status, message))]
+
+
+# --- priced units: Responses built-in tool calls ---
+def _tool_call_item(kind: str) -> dict[str, Any]:
+    """One completed built-in tool call output item, as the Responses API sends it."""
+    if kind == "web_search_call":
+        return {
+            "type": kind,
+            "id": new_id("ws_", 48),
+            "status": "completed",
+            "action": {"type": "search", "query": "genai-cost"},
+        }
+    if kind == "file_search_call":
+        return {
+            "type": kind,
+            "id": new_id("fs_", 48),
+            "status": "completed",
+            "queries": ["genai-cost"],
+            "results": None,
+        }
+    return {
+        "type": kind,
+        "id": new_id("ci_", 48),
+        "status": "completed",
+        "code": "print(1)",
+        "container_id": new_id("cntr_", 48),
+        "outputs": None,
+    }
+
+
+def _responses_units(items: list[dict[str, Any]]) -> rules.Units:
+    kinds = [item["type"] for item in items]
+    return rules.Units(
+        web_search_calls=kinds.count("web_search_call"),
+        file_search_calls=kinds.count("file_search_call"),
+        code_execution_calls=kinds.count("code_interpreter_call"),
+    )

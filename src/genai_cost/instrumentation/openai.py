@@ -137,7 +137,30 @@ def read_chat_response(response: Any) -> ResponseInfo:
 def read_responses_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
     status = as_str(fields.get("status"))
-    return _info(fields, responses_usage(fields.get("usage")), (status,) if status else ())
+    usage = responses_usage(fields.get("usage"))
+    if usage is not None:
+        _count_tool_calls(usage, fields.get("output"))
+    return _info(fields, usage, (status,) if status else ())
+
+
+# --- priced units: Responses built-in tool calls ---
+# Output item type -> the Usage field counting it. Web search and file search are billed per call;
+# code interpreter per container session, which the response does not show: its calls are counted
+# and priced only where a rate is given (else the call is marked partial).
+_TOOL_CALL_ITEMS = {
+    "web_search_call": "web_search_calls",
+    "file_search_call": "file_search_calls",
+    "code_interpreter_call": "code_execution_calls",
+}
+
+
+def _count_tool_calls(usage: Usage, output: Any) -> None:
+    """Count the built-in tool calls among a response's output items (the final response of a
+    stream carries them all, so streams need no per-event work)."""
+    for item in output or ():
+        name = _TOOL_CALL_ITEMS.get(get(item, "type"))  # type: ignore[arg-type]
+        if name is not None:
+            setattr(usage, name, (getattr(usage, name) or 0) + 1)
 
 
 def read_embeddings_response(response: Any) -> ResponseInfo:
