@@ -251,3 +251,163 @@ def test_a_unit_without_a_rate_marks_the_call_partial(run: Run, fake_server: Any
     )
     assert attrs[sc.GENAI_COST_TOOLS_AMOUNT] == pytest.approx(0.03, abs=TOLERANCE)
     assert sc.GENAI_COST_PARTIAL not in attrs
+
+
+# --- audio: transcription and translation ----------------------------------------------------------------
+
+# whisper-1: $0.006 per minute (https://openai.com/api/pricing, "Transcription and speech generation").
+WHISPER_PER_SECOND = 0.006 / 60
+# gpt-4o-transcribe, USD per million tokens: text input $2.50, audio input $6.00, output $10.00 (same page).
+GPT_4O_TRANSCRIBE = {"text": 2.50, "audio": 6.00, "output": 10.00}
+# Groq whisper-large-v3: $0.111 per hour of audio, at least 10 seconds per request
+# (https://groq.com/pricing, "Speech to text").
+GROQ_WHISPER_PER_SECOND = 0.111 / 3600
+AUDIO = ("talk.mp3", b"\0" * 7_250, "audio/mpeg")  # the fake server hears 7.25 s (1,000 bytes a second)
+
+
+@pytest.mark.parametrize("response_format", ["json", "verbose_json"])
+def test_whisper_transcription_is_priced_per_second(run: Run, fake_server: Any, response_format: str) -> None:
+    _oai(fake_server).audio.transcriptions.create(
+        model="whisper-1", file=AUDIO, response_format=response_format
+    )
+    (billed,) = fake_server.ledger
+    assert billed.audio_seconds == 8.0  # whole seconds, as billed
+    expected = billed.audio_seconds * WHISPER_PER_SECOND
+    attrs = _assert_priced(run, expected, expected)
+    assert attrs[sc.GENAI_COST_AUDIO_SECONDS] == 8.0
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == sc.OP_TRANSCRIPTION
+    (row,) = run.rows()
+    assert row.usage.audio_seconds == 8.0
+
+
+def test_whisper_translation_verbose_json_is_priced(run: Run, fake_server: Any) -> None:
+    _oai(fake_server).audio.translations.create(model="whisper-1", file=AUDIO, response_format="verbose_json")
+    (billed,) = fake_server.ledger
+    expected = billed.audio_seconds * WHISPER_PER_SECOND
+    _assert_priced(run, expected, expected)
+
+
+def test_a_reply_without_the_audio_length_is_marked_not_zero(run: Run, fake_server: Any) -> None:
+    # A plain-text reply says nothing of the audio's length: no cost, and the span says usage is missing.
+    text = _oai(fake_server).audio.transcriptions.create(
+        model="whisper-1", file=AUDIO, response_format="text"
+    )
+    assert isinstance(text, str)
+    (span,) = run.spans.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.GENAI_COST_USAGE_MISSING] is True
+    assert sc.GEN_AI_USAGE_COST_AMOUNT not in attrs
+    (row,) = run.rows()
+    assert row.usage_missing and row.cost is None
+
+
+def test_gpt_4o_transcribe_is_priced_by_tokens(run: Run, fake_server: Any) -> None:
+    _oai(fake_server).audio.transcriptions.create(model="gpt-4o-transcribe", file=AUDIO)
+    (billed,) = fake_server.ledger
+    assert billed.input_audio_tokens > 0
+    text = billed.input_tokens - billed.input_audio_tokens
+    expected = (
+        text * GPT_4O_TRANSCRIBE["text"]
+        + billed.input_audio_tokens * GPT_4O_TRANSCRIBE["audio"]
+        + billed.output_tokens * GPT_4O_TRANSCRIBE["output"]
+    ) / 1e6
+    _assert_priced(run, expected, 0.0)
+
+
+@pytest.mark.parametrize("sdk", ["groq", "openai"])
+@pytest.mark.parametrize("size", [7_250, 3_000], ids=["7.25s", "3s-billed-as-10s"])
+def test_groq_whisper_is_priced_per_hour_with_a_10_second_minimum(
+    tmp_path: Path, fake_server: Any, sdk: str, size: int
+) -> None:
+    import groq
+    import openai
+
+    from genai_cost.instrumentation.groq import GroqInstrumentor
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor: Any = GroqInstrumentor() if sdk == "groq" else OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        client: Any
+        if sdk == "groq":
+            client = groq.Groq(api_key="k", base_url=fake_server.groq_base_url, max_retries=0)
+        else:  # the OpenAI SDK at Groq's URL (the fake server's Groq address)
+            client = openai.OpenAI(api_key="k", base_url=fake_server.groq_openai_base_url, max_retries=0)
+        client.audio.transcriptions.create(
+            model="whisper-large-v3",
+            file=("a.mp3", b"\0" * size, "audio/mpeg"),
+            response_format="verbose_json",
+        )
+    finally:
+        instrumentor.uninstrument()
+    (billed,) = fake_server.ledger
+    expected = max(billed.audio_seconds, 10.0) * GROQ_WHISPER_PER_SECOND
+    (span,) = spans.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "groq"
+    assert attrs[sc.GENAI_COST_AUDIO_SECONDS] == billed.audio_seconds
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, abs=TOLERANCE)
+    run = Run(spans, reader, tmp_path, tracer_provider, meter_provider, None)  # type: ignore[arg-type]
+    assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+
+
+# --- speech and images -------------------------------------------------------------------------------------
+
+# tts-1: $15.00 per million characters (https://openai.com/api/pricing, "Transcription and speech generation").
+TTS_1_PER_CHARACTER = 15.00 / 1e6
+# gpt-image-1, USD per million tokens: text input $5.00, image output $40.00 (https://openai.com/api/pricing).
+GPT_IMAGE_1 = {"input": 5.00, "output": 40.00}
+# DALL-E 3 standard 1024x1024: $0.040 per image (https://openai.com/api/pricing, "Image generation").
+DALL_E_3_STANDARD_1024 = 0.040
+
+
+def test_speech_is_priced_per_character(run: Run, fake_server: Any) -> None:
+    text = "Hello from the genai-cost test suite. " * 5
+    audio = _oai(fake_server).audio.speech.create(model="tts-1", voice="alloy", input=text)
+    assert audio.content.startswith(b"ID3")
+    (billed,) = fake_server.ledger
+    assert billed.input_characters == len(text)
+    expected = len(text) * TTS_1_PER_CHARACTER
+    attrs = _assert_priced(run, expected, expected)
+    assert attrs[sc.GENAI_COST_INPUT_CHARACTERS] == len(text)
+    assert attrs[sc.GEN_AI_OPERATION_NAME] == sc.OP_SPEECH
+
+
+def test_gpt_image_1_is_priced_by_tokens(run: Run, fake_server: Any) -> None:
+    _oai(fake_server).images.generate(model="gpt-image-1", prompt="a lighthouse at dusk", n=2)
+    (billed,) = fake_server.ledger
+    expected = (
+        billed.input_tokens * GPT_IMAGE_1["input"] + billed.output_tokens * GPT_IMAGE_1["output"]
+    ) / 1e6
+    _assert_priced(run, expected, 0.0)
+
+
+def test_dall_e_3_is_unpriced_until_the_override_file_gives_its_image_rate(
+    run: Run, fake_server: Any, tmp_path: Path
+) -> None:
+    client = _oai(fake_server)
+    client.images.generate(model="dall-e-3", prompt="a lighthouse at dusk", n=1)
+    (span,) = run.spans.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    # genai-prices 0.2.3 does not list DALL-E 3: its images are counted, the call marked unpriced.
+    assert attrs[sc.GENAI_COST_UNPRICED] is True
+    assert sc.GEN_AI_USAGE_COST_AMOUNT not in attrs
+    assert attrs[sc.GENAI_COST_IMAGES] == 1
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - model: dall-e-3\n    image: 0.040\n")
+    get_price_book().load_overrides(prices)
+    run.spans.clear()
+    client.images.generate(model="dall-e-3", prompt="a lighthouse at dusk", n=2)
+    (span,) = run.spans.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(2 * DALL_E_3_STANDARD_1024, abs=TOLERANCE)
+    assert sc.GENAI_COST_PARTIAL not in attrs
+    rows = run.rows()
+    assert [(row.unpriced, row.usage.images) for row in rows] == [(True, 1), (False, 2)]
+    assert rows[1].cost == pytest.approx(2 * DALL_E_3_STANDARD_1024, abs=TOLERANCE)

@@ -156,6 +156,8 @@ OP_EMBEDDINGS: Final = "embeddings"
 OP_GENERATE_CONTENT: Final = "generate_content"
 OP_COUNT_TOKENS: Final = "count_tokens"  # not in semconv yet; our name for pre-counting calls
 OP_TRANSCRIPTION: Final = "transcription"  # not in semconv yet
+OP_SPEECH: Final = "speech"  # not in semconv yet: text to speech
+OP_IMAGE_GENERATION: Final = "image_generation"  # not in semconv yet
 
 # --- provider names (gen_ai.provider.name values) ---------------------------------------------------
 PROVIDER_OPENAI: Final = "openai"

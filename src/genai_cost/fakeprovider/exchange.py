@@ -41,6 +41,7 @@ class Reply:
     tokens: Tokens | None = None  # the usage this reply reports; None when it reports none
     counted_tokens: int | None = None
     units: Units | None = None  # units billed per use (tool calls, images, audio, characters)
+    content_type: str = "application/json"  # of ``body`` (bytes or str for audio and text replies)
     headers: dict[str, str] = field(default_factory=dict)
     # For mid-stream failure injection: how many events go out before the error event.
     events_before_failure: int = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from genai_cost.fakeprovider.rules import Tokens, Units
 
@@ -90,7 +90,7 @@ class BilledCall:
             **self._units(),
         )
 
-    def _units(self) -> dict[str, int | float]:
+    def _units(self) -> dict[str, Any]:
         """The units billed, as Usage fields (an unused unit is not reported)."""
         return {f.name: value for f in dataclasses.fields(Units) if (value := getattr(self, f.name))}
 

@@ -8,6 +8,8 @@ class serves both, switched by ``groq=True``.
 
 from __future__ import annotations
 
+import base64
+import math
 import re
 from typing import Any
 
@@ -36,6 +38,16 @@ _ERRORS: dict[int, tuple[str, str | None]] = {  # status -> (error.type, error.c
 _DEFAULT_COMPLETIONS_MAX_TOKENS = 16  # the legacy completions endpoint's own default
 
 
+# Priced units beyond tokens (audio, speech, images; OpenAIFormat.transcription and after).
+# Billing facts these formats carry: OpenAI's whisper-1 bills whole seconds of audio, reported as
+# ``usage: {"type": "duration", "seconds": N}`` (json and verbose_json; a translation's json has no
+# usage); gpt-4o-transcribe bills tokens (``usage.type == "tokens"``, audio tokens apart); Groq reports
+# no usage, only verbose_json's ``duration`` (it bills at least 10 s). Speech bills the input's
+# characters; DALL-E bills per image, gpt-image-1 by tokens.
+AUDIO_TOKENS_PER_SECOND = 10  # gpt-4o-transcribe's audio tokens, in these fake bills
+IMAGE_OUTPUT_TOKENS = 1056  # gpt-image-1, one 1024x1024 medium-quality image
+
+
 class OpenAIFormat:
     def __init__(self, *, groq: bool = False) -> None:
         self.groq = groq
@@ -49,10 +61,16 @@ class OpenAIFormat:
             Route(re.compile(rf"{p}/chat/completions"), "chat.completions", self.chat_completions),
             Route(re.compile(rf"{p}/responses"), "responses", self.responses),
         ]
+        routes += [  # audio: Groq's and OpenAI's
+            Route(re.compile(rf"{p}/audio/transcriptions"), "audio.transcriptions", self.transcription),
+            Route(re.compile(rf"{p}/audio/translations"), "audio.translations", self.transcription),
+        ]
         if not self.groq:
             routes += [
                 Route(re.compile(rf"{p}/completions"), "completions", self.completions),
                 Route(re.compile(rf"{p}/embeddings"), "embeddings", self.embeddings),
+                Route(re.compile(rf"{p}/audio/speech"), "audio.speech", self.speech),
+                Route(re.compile(rf"{p}/images/generations"), "images.generations", self.images),
             ]
         return routes
 
@@ -408,6 +426,83 @@ class OpenAIFormat:
             }
             return [("error", event)]
         return [(None, self.error_body(status, message))]
+
+    # --- priced units: audio transcription and translation, speech, images ---
+    def transcription(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request)
+        translate = request.path.rstrip("/").endswith("/translations")
+        if not isinstance(body.get("file_bytes"), int):
+            return Reply(model=model, status=400, body=self.error_body(400, "file: Field required"))
+        duration = rules.audio_seconds(body["file_bytes"])
+        words = rules.words(8 + body["file_bytes"] % 17, body["file_bytes"])
+        text = " ".join(words)
+        response_format = body.get("response_format") or "json"
+        headers = self._headers()
+        if response_format == "text":  # no usage at all on the wire
+            return Reply(model=model, body=text, content_type="text/plain", headers=headers)
+        tokens: Tokens | None = None
+        units: rules.Units | None = None
+        reply: dict[str, Any] = {"text": text}
+        if self.groq:
+            units = rules.Units(audio_seconds=duration)
+            reply["x_groq"] = {"id": new_id("req_", 26)}
+        elif model.startswith("whisper"):
+            seconds = math.ceil(duration)  # whole seconds, as billed
+            units = rules.Units(audio_seconds=float(seconds))
+            if not (translate and response_format == "json"):
+                reply["usage"] = {"type": "duration", "seconds": seconds}
+        else:  # gpt-4o-transcribe and its kin: tokens
+            audio = math.ceil(duration * AUDIO_TOKENS_PER_SECOND)
+            prompt = (
+                rules.prompt_text({"prompt": body.get("prompt") or ""}).tokens if body.get("prompt") else 0
+            )
+            tokens = Tokens(input_tokens=audio + prompt, output_tokens=len(words), input_audio_tokens=audio)
+            reply["usage"] = {
+                "type": "tokens",
+                "input_tokens": tokens.input_tokens,
+                "input_token_details": {"text_tokens": prompt, "audio_tokens": audio},
+                "output_tokens": tokens.output_tokens,
+                "total_tokens": tokens.input_tokens + tokens.output_tokens,
+            }
+        if response_format == "verbose_json":
+            reply = {
+                "task": "translate" if translate else "transcribe",
+                "language": "english",
+                "duration": duration,
+                "segments": [],
+                **reply,
+            }
+        return Reply(model=model, body=reply, tokens=tokens, units=units, headers=headers)
+
+    def speech(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request)
+        text = body.get("input")
+        if not isinstance(text, str):
+            return Reply(model=model, status=400, body=self.error_body(400, "input: Field required"))
+        audio = b"ID3" + bytes(len(text))  # a stand-in for the audio, as long as the text
+        units = rules.Units(input_characters=len(text))
+        return Reply(model=model, body=audio, units=units, content_type="audio/mpeg", headers=self._headers())
+
+    def images(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request) or "dall-e-2"
+        n = body.get("n")
+        count = n if isinstance(n, int) else 1
+        prompt = rules.prompt_text({"prompt": body.get("prompt") or ""})
+        image = base64.b64encode(b"\x89PNG fake").decode()
+        reply: dict[str, Any] = {"created": now(), "data": [{"b64_json": image} for _ in range(count)]}
+        if model.startswith("gpt-image"):  # billed by tokens: the images are output tokens
+            tokens = Tokens(input_tokens=prompt.tokens, output_tokens=IMAGE_OUTPUT_TOKENS * count)
+            reply["usage"] = {
+                "input_tokens": tokens.input_tokens,
+                "input_tokens_details": {"text_tokens": tokens.input_tokens, "image_tokens": 0},
+                "output_tokens": tokens.output_tokens,
+                "total_tokens": tokens.input_tokens + tokens.output_tokens,
+            }
+            return Reply(model=model, body=reply, tokens=tokens, headers=self._headers())
+        return Reply(model=model, body=reply, units=rules.Units(images=count), headers=self._headers())
 
 
 # --- priced units: Responses built-in tool calls ---

@@ -301,7 +301,8 @@ def anthropic_server_tools(body: dict[str, Any]) -> Units:
         if not isinstance(tool, dict):
             continue
         kind = str(tool.get("type") or "")
-        uses = tool.get("max_uses") if isinstance(tool.get("max_uses"), int) else 1
+        max_uses = tool.get("max_uses")
+        uses = max_uses if isinstance(max_uses, int) else 1
         if kind.startswith("web_search"):
             searches += uses
         elif kind.startswith("web_fetch"):

@@ -16,6 +16,7 @@ from genai_cost.instrumentation.fields import (
     Fields,
     ParamTable,
     as_int,
+    as_number,
     as_str,
     as_str_tuple,
     choice_count,
@@ -158,7 +159,7 @@ def _count_tool_calls(usage: Usage, output: Any) -> None:
     """Count the built-in tool calls among a response's output items (the final response of a
     stream carries them all, so streams need no per-event work)."""
     for item in output or ():
-        name = _TOOL_CALL_ITEMS.get(get(item, "type"))  # type: ignore[arg-type]
+        name = _TOOL_CALL_ITEMS.get(get(item, "type"))
         if name is not None:
             setattr(usage, name, (getattr(usage, name) or 0) + 1)
 
@@ -337,6 +338,69 @@ def ask_for_stream_usage(call: Call, request: Request) -> Any | None:
     return options.model_copy(update={"json_data": new_body})
 
 
+# --- priced units: audio, speech, images ---
+def read_model_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Audio and image requests: only the model (an upload's other fields are not billed)."""
+    return as_str(body.get("model")), {}
+
+
+def read_audio_response(response: Any) -> ResponseInfo:
+    """A transcription or translation: billed tokens (``usage.type == "tokens"``, gpt-4o-transcribe),
+    billed seconds (``usage.type == "duration"``, whisper-1), else verbose_json's ``duration`` (Groq).
+    A ``text``/``srt``/``vtt`` reply (a plain string) or a json one without usage says nothing of the
+    audio's length: the span is then marked ``genai_cost.usage.missing``, never priced at zero."""
+    fields = fields_of(response) if not isinstance(response, str) else {}
+    usage = fields.get("usage")
+    kind = get(usage, "type")
+    found: Usage | None = None
+    if kind == "tokens":
+        found = Usage(
+            input_tokens=as_int(get(usage, "input_tokens")),
+            output_tokens=as_int(get(usage, "output_tokens")),
+            input_audio_tokens=as_int(get(get(usage, "input_token_details"), "audio_tokens")) or None,
+        )
+    else:
+        seconds = as_number(get(usage, "seconds")) if kind == "duration" else None
+        if seconds is None:
+            seconds = as_number(fields.get("duration"))
+        if seconds is not None and seconds >= 0:
+            found = Usage(audio_seconds=float(seconds))
+    if found is None or found.empty:
+        return ResponseInfo(attributes={sc.GENAI_COST_USAGE_MISSING: True})
+    return ResponseInfo(found)
+
+
+def read_speech_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Speech is billed by the characters sent: counted here, as a usage attribute of the request
+    (the reply is audio); ``SPEECH.usage_from_request`` makes them the call's usage."""
+    text = body.get("input")
+    attributes = {sc.GENAI_COST_INPUT_CHARACTERS: len(text)} if isinstance(text, str) else {}
+    return as_str(body.get("model")), attributes
+
+
+def read_speech_response(response: Any) -> ResponseInfo:
+    return ResponseInfo()  # audio bytes: the usage is the request's characters
+
+
+def read_images_response(response: Any) -> ResponseInfo:
+    """gpt-image-1 bills tokens (its usage; the images are output tokens); DALL-E bills per image."""
+    fields = fields_of(response)
+    usage = fields.get("usage")
+    if usage is not None:
+        return ResponseInfo(
+            Usage(
+                input_tokens=as_int(get(usage, "input_tokens")),
+                output_tokens=as_int(get(usage, "output_tokens")),
+            )
+        )
+    data = fields.get("data")
+    return ResponseInfo(Usage(images=len(data)) if isinstance(data, list) else None)
+
+
+AUDIO = Route(sc.OP_TRANSCRIPTION, read_model_request, read_audio_response)
+SPEECH = Route(sc.OP_SPEECH, read_speech_request, read_speech_response, usage_from_request=True)
+IMAGES = Route(sc.OP_IMAGE_GENERATION, read_model_request, read_images_response)
+
 CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, ChatStreamState, prepare_stream)
 COMPLETIONS = Route(
     sc.OP_TEXT_COMPLETION, read_completions_request, read_chat_response, ChatStreamState, prepare_stream
@@ -349,6 +413,11 @@ ROUTES: Mapping[str, Route] = {
     "/completions": COMPLETIONS,
     "/responses": RESPONSES,
     "/embeddings": EMBEDDINGS,
+    "/audio/transcriptions": AUDIO,
+    "/audio/translations": AUDIO,
+    "/audio/speech": SPEECH,
+    "/images/generations": IMAGES,
+    "/images/edits": IMAGES,
 }
 
 

@@ -289,6 +289,8 @@ def _banded(
     base = at(None)
     if not thresholds and gap is not None:
         threshold, band = gap
-        known = {name: value for name, value in band.items() if getattr(base, name) is not None}
+        known: dict[str, Any] = {
+            name: value for name, value in band.items() if getattr(base, name) is not None
+        }
         return Banded(base, ((threshold, dataclasses.replace(base, **known)),))
     return Banded(base, tuple((t, at(t)) for t in thresholds))
