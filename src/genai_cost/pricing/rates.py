@@ -86,18 +86,6 @@ class UnitRates:
 NO_UNIT_RATES = UnitRates()
 
 
-def _units_used(usage: Usage) -> bool:
-    return bool(
-        usage.web_search_calls
-        or usage.file_search_calls
-        or usage.web_fetch_calls
-        or usage.code_execution_calls
-        or usage.images
-        or usage.audio_seconds
-        or usage.input_characters
-    )
-
-
 @dataclass(slots=True, frozen=True)
 class Rates:
     """USD per million tokens. ``None``: no separate price, billed at the parent's price."""
@@ -185,10 +173,23 @@ class Rates:
         output_usd = output_cost / PER
         read_usd = read_cost / PER
         write_usd = write_cost / PER
-        tools_usd = 0.0
-        partial = None
-        if _units_used(usage):
-            tools_usd, partial = self.units.cost(usage)
+        if (  # most calls use none of these units: then the Cost is made as before, no extra work
+            usage.web_search_calls is None
+            and usage.file_search_calls is None
+            and usage.web_fetch_calls is None
+            and usage.code_execution_calls is None
+            and usage.images is None
+            and usage.audio_seconds is None
+            and usage.input_characters is None
+        ):
+            return Cost(
+                input_usd + output_usd + read_usd + write_usd + self.request,
+                input_usd,
+                output_usd,
+                read_usd,
+                write_usd,
+            )
+        tools_usd, partial = self.units.cost(usage)
         return Cost(
             input_usd + output_usd + read_usd + write_usd + self.request + tools_usd,
             input_usd,
