@@ -235,6 +235,7 @@ def test_a_unit_without_a_rate_marks_the_call_partial(run: Run, fake_server: Any
     with UsageStore.open(run.db, create=False) as store:
         (total,) = store.report("total")
     assert total.partial == 1
+    assert _report(run.db).count("1 call used a billed unit with no known rate") == 1
 
     # The override file's rate (one container per call, $0.03) makes it exact.
     prices = tmp_path / "prices.yaml"
@@ -411,3 +412,100 @@ def test_dall_e_3_is_unpriced_until_the_override_file_gives_its_image_rate(
     rows = run.rows()
     assert [(row.unpriced, row.usage.images) for row in rows] == [(True, 1), (False, 2)]
     assert rows[1].cost == pytest.approx(2 * DALL_E_3_STANDARD_1024, abs=TOLERANCE)
+
+
+# --- the override file's per-use rates, and re-pricing the store -------------------------------------------
+
+
+def test_an_override_rate_per_minute_replaces_the_list_rate(
+    run: Run, fake_server: Any, tmp_path: Path
+) -> None:
+    # A negotiated whisper-1 rate of $0.005 per minute, as a user would write it.
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - model: whisper-1\n    audio_minute: 0.005\n")
+    get_price_book().load_overrides(prices)
+    _oai(fake_server).audio.transcriptions.create(model="whisper-1", file=AUDIO)
+    (billed,) = fake_server.ledger
+    expected = billed.audio_seconds * 0.005 / 60
+    _assert_priced(run, expected, expected)
+
+
+def test_reprice_makes_a_partial_call_exact_with_the_new_rate(
+    run: Run, fake_server: Any, tmp_path: Path
+) -> None:
+    from genai_cost.pricing.book import PriceBook
+    from genai_cost.store import reprice
+
+    client = _oai(fake_server)
+    client.responses.create(
+        model="gpt-4o", input="plot it", tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]
+    )
+    _oai(fake_server).audio.speech.create(model="tts-1", voice="alloy", input="a short line")
+    code_call, speech_call = fake_server.ledger
+    tokens = _gpt_4o_tokens(code_call)
+    speech = speech_call.input_characters * TTS_1_PER_CHARACTER
+    rows = run.rows()
+    assert [row.partial for row in rows] == [True, False]
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - model: gpt-4o\n    code_execution: 0.03\n")
+    with UsageStore.open(run.db) as store:
+        plan = reprice.plan(store, PriceBook(prices))
+        assert plan.changed == 1  # the speech call was exact already
+        reprice.apply(store, plan)
+        code_row, speech_row = store.rows()
+        (total,) = store.report("total")
+    assert code_row.cost == pytest.approx(tokens + 0.03, abs=TOLERANCE)
+    assert code_row.cost_tools == pytest.approx(0.03, abs=TOLERANCE)
+    assert not code_row.partial and code_row.partial_reason is None
+    assert speech_row.cost == pytest.approx(speech, abs=TOLERANCE)
+    assert total.partial == 0
+    assert total.cost == pytest.approx(tokens + 0.03 + speech, abs=TOLERANCE)
+
+
+def _report(db: Path) -> str:
+    import contextlib
+    import io
+
+    from genai_cost.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["report", "-d", str(db)]) == 0
+    return out.getvalue()
+
+
+# --- async clients: the same readers -------------------------------------------------------------------------
+
+
+def test_async_clients_are_priced_the_same(run: Run, fake_server: Any) -> None:
+    import asyncio
+
+    import openai
+
+    async def calls() -> None:
+        claude = anthropic.AsyncAnthropic(api_key="k", base_url=fake_server.anthropic_base_url, max_retries=0)
+        stream = await claude.messages.create(
+            model="claude-sonnet-4-5",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "search it"}],
+            tools=[WEB_SEARCH_TOOL],  # type: ignore[list-item]
+            stream=True,
+        )
+        async for _event in stream:
+            pass
+        oai = openai.AsyncOpenAI(api_key="k", base_url=fake_server.openai_base_url, max_retries=0)
+        await oai.audio.transcriptions.create(model="whisper-1", file=AUDIO, response_format="verbose_json")
+
+    asyncio.run(calls())
+    claude_call, whisper_call = fake_server.ledger
+    searches = claude_call.web_search_calls * ANTHROPIC_WEB_SEARCH
+    claude_cost = (
+        claude_call.input_tokens * SONNET_4_5["input"] + claude_call.output_tokens * SONNET_4_5["output"]
+    ) / 1e6 + searches
+    whisper_cost = whisper_call.audio_seconds * WHISPER_PER_SECOND
+    costs = sorted(span.attributes[sc.GEN_AI_USAGE_COST_AMOUNT] for span in run.spans.get_finished_spans())  # type: ignore[index]
+    assert costs == pytest.approx(sorted([claude_cost, whisper_cost]), abs=TOLERANCE)
+    assert run.cost_metric_sum() == pytest.approx(claude_cost + whisper_cost, abs=TOLERANCE)
+    assert sum(row.cost or 0.0 for row in run.rows()) == pytest.approx(
+        claude_cost + whisper_cost, abs=TOLERANCE
+    )
