@@ -509,3 +509,67 @@ def test_async_clients_are_priced_the_same(run: Run, fake_server: Any) -> None:
     assert sum(row.cost or 0.0 for row in run.rows()) == pytest.approx(
         claude_cost + whisper_cost, abs=TOLERANCE
     )
+
+
+# --- Gemini: grounding with Google Search ------------------------------------------------------------------
+
+# USD per million tokens (input, output with thinking) and grounding with Google Search, from
+# https://ai.google.dev/gemini-api/docs/pricing (paid tier, free allowances aside): Gemini 2.5 Flash
+# $0.30 / $2.50, $35 per 1,000 grounded prompts; Gemini 3 Pro preview (prompts <= 200k tokens)
+# $2.00 / $12.00, $14 per 1,000 search queries.
+GEMINI = {
+    "gemini-2.5-flash": (0.30, 2.50, 35.00 / 1000),
+    "gemini-3-pro-preview": (2.00, 12.00, 14.00 / 1000),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("model", list(GEMINI))
+def test_gemini_grounding_is_charged_as_google_bills_it(
+    tmp_path: Path, fake_server: Any, model: str, stream: bool
+) -> None:
+    from google import genai
+    from google.genai import types
+
+    from genai_cost.instrumentation.google_genai import GoogleGenAIInstrumentor
+
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = GoogleGenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        settings=Settings(provider_hosts={"127.0.0.1": "gcp.gemini"}),
+    )
+    try:
+        client = genai.Client(
+            api_key="k", http_options=types.HttpOptions(base_url=fake_server.gemini_base_url)
+        )
+        config = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
+        if stream:
+            for _chunk in client.models.generate_content_stream(
+                model=model, contents="latest news", config=config
+            ):
+                pass
+        else:
+            client.models.generate_content(model=model, contents="latest news", config=config)
+    finally:
+        instrumentor.uninstrument()
+    (billed,) = fake_server.ledger
+    per_input, per_output, per_search = GEMINI[model]
+    usage = billed.normalized()
+    assert billed.web_search_calls == (2 if model.startswith("gemini-3") else 1)  # queries vs prompts
+    searches = billed.web_search_calls * per_search
+    expected = (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1e6 + searches  # type: ignore[operator]
+    (span,) = spans.get_finished_spans()
+    attrs = dict(span.attributes or {})
+    assert attrs[sc.GENAI_COST_WEB_SEARCH_CALLS] == billed.web_search_calls
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, abs=TOLERANCE)
+    assert attrs[sc.GENAI_COST_TOOLS_AMOUNT] == pytest.approx(searches, abs=TOLERANCE)
+    run = Run(spans, reader, tmp_path, tracer_provider, meter_provider, None)  # type: ignore[arg-type]
+    assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
