@@ -26,7 +26,7 @@ from genai_cost.usage import TOKEN_KINDS, Cost, Usage
 _TOKEN_COLUMNS = ", ".join(kind.column for kind in TOKEN_KINDS)
 _SELECT = f"""
     SELECT id, start_time, provider, COALESCE(response_model, request_model), feature, cost,
-           price_version, {_TOKEN_COLUMNS}
+           price_version, partial_reason, {_TOKEN_COLUMNS}
     FROM usage
     WHERE {{where}} AND operation IS NOT '{sc.OP_COUNT_TOKENS}'
       AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL
@@ -98,9 +98,17 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
     now = format_time(datetime.now(UTC))
     groups: dict[tuple[str | None, str | None, str | None], Group] = {}
     updates: list[tuple[object, ...]] = []
-    for row_id, start, provider, model, feature, stored, version, *tokens in store.connection.execute(
-        _SELECT.format(where=where), params
-    ):
+    for (
+        row_id,
+        start,
+        provider,
+        model,
+        feature,
+        stored,
+        version,
+        partial,
+        *tokens,
+    ) in store.connection.execute(_SELECT.format(where=where), params):
         group = groups.get((feature, provider, model))
         if group is None:
             group = groups[(feature, provider, model)] = Group(feature, provider, model)
@@ -115,7 +123,8 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
             group.after += before
             continue
         group.after += cost.total
-        if stored is None or cost.total != stored:
+        # A rate of 0 given for a unit that had none changes no total but makes the call exact.
+        if stored is None or cost.total != stored or cost.partial != partial:
             group.changed += 1
             group.newly_priced += stored is None
             updates.append(_update_values(cost, book.price_version(), now, row_id))
