@@ -584,6 +584,35 @@ def test_json_override_file_and_discount_by_model(tmp_path: Path) -> None:
             "number",
         ),
         ("unknown.json", '{\n  "models": [],\n  "extra": 1\n}', 3, "extra", "unknown key"),
+        # per-use rates (priced units beyond tokens)
+        (
+            "unit_negative.yaml",
+            "models:\n  - model: gpt-4o\n    web_search: -0.01\n",
+            3,
+            "models[0].web_search",
+            ">= 0",
+        ),
+        (
+            "unit_type.yaml",
+            "models:\n  - model: tts-1\n    characters: fifteen\n",
+            3,
+            "models[0].characters",
+            "number",
+        ),
+        (
+            "audio_both.yaml",
+            "models:\n  - model: whisper-1\n    audio_minute: 0.006\n    audio_hour: 0.36\n",
+            4,
+            "models[0].audio_hour",
+            "not both",
+        ),
+        (
+            "unit_typo.yaml",
+            "models:\n  - model: dall-e-3\n    images: 0.04\n",
+            3,
+            "models[0].images",
+            "unknown key",
+        ),
         (
             "nan.json",
             '{"models": [{"model": "a",\n "input": NaN, "output": 1}]}',

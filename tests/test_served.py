@@ -185,7 +185,7 @@ def test_openai_flex_and_priority_are_priced_at_the_tier_served(rig: Rig, tmp_pa
     for span in spans.values():
         attrs = span.attributes or {}
         assert attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] == attrs[sc.GENAI_COST_PRICING_SERVICE_TIER]
-        assert sc.GENAI_COST_COST_PARTIAL not in attrs
+        assert sc.GENAI_COST_PARTIAL not in attrs
     check(rig, expected)
 
 
@@ -255,8 +255,8 @@ def test_a_tier_without_a_rate_is_priced_standard_and_marked_partial(rig: Rig) -
     check(rig, expected)
     for response_id, span in rig.by_response().items():
         attrs = span.attributes or {}
-        assert attrs[sc.GENAI_COST_COST_PARTIAL] is True
-        assert attrs[sc.GENAI_COST_COST_PARTIAL_REASON] == reasons[response_id]
+        assert attrs[sc.GENAI_COST_PARTIAL] is True
+        assert attrs[sc.GENAI_COST_PARTIAL_REASON] == reasons[response_id]
     assert {row.service_tier for row in rig.rows().values()} == {"turbo-x", "flex", "priority"}
     with UsageStore.open(rig.store_path, create=False) as store:
         groups = {row.key: (row.requests, row.cost) for row in store.report("pricing")}

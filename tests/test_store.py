@@ -53,6 +53,10 @@ EXPECTED_COLUMNS = [
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
     ("price_version", "TEXT"), ("priced_at", "TEXT"),
     ("service_tier", "TEXT"), ("processing", "TEXT"), ("speed", "TEXT"), ("inference_geo", "TEXT"),
+    # m007_priced_units
+    ("web_search_calls", "INTEGER"), ("web_fetch_calls", "INTEGER"), ("code_execution_calls", "INTEGER"),
+    ("file_search_calls", "INTEGER"), ("images", "INTEGER"), ("audio_seconds", "REAL"),
+    ("input_characters", "INTEGER"), ("cost_tools", "REAL"), ("partial", "INTEGER"), ("partial_reason", "TEXT"),
 ]  # fmt: skip
 ALL_MIGRATIONS = [
     "m001_usage",
@@ -62,6 +66,7 @@ ALL_MIGRATIONS = [
     "m004_hourly_rollups",
     "m005_price_version",
     "m006_served_dimensions",
+    "m007_priced_units",
 ]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 

@@ -143,10 +143,7 @@ GENAI_COST_PRICING_INFERENCE_GEO: Final = "genai_cost.pricing.inference_geo"
 # pre-1.37 name other instrumentations still send.
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: Final = "gen_ai.openai.response.service_tier"
-# A cost priced at standard rates for part of what was served (a tier, a region uplift, a unit with no
-# rate in the data): true, and a short reason. Never silently short.
-GENAI_COST_COST_PARTIAL: Final = "genai_cost.cost.partial"
-GENAI_COST_COST_PARTIAL_REASON: Final = "genai_cost.cost.partial_reason"
+# A served dimension with no rate prices the call standard and marks it partial (GENAI_COST_PARTIAL).
 
 # The budget guard (genai_cost/budget): the budget that refused a call (error.type=BudgetExceeded), and
 # the budgets with action: warn that a call went over.
@@ -155,6 +152,24 @@ GENAI_COST_BUDGET_WARNED: Final = "genai_cost.budget.warned"
 # Metric attributes of the budget metrics: the budget's name and, for a budget counted per feature,
 # model or provider, the key it is counted under (per user/session/tag: left out, cardinality).
 GENAI_COST_BUDGET_SCOPE: Final = "genai_cost.budget.scope"
+
+# --- priced units beyond tokens (issue 15 part C) -------------------------------------------------
+# Counts a provider bills per use, beside the tokens (no semconv names yet). Audio is in seconds
+# (a float); the others are whole counts.
+GENAI_COST_WEB_SEARCH_CALLS: Final = "genai_cost.usage.web_search_calls"
+GENAI_COST_WEB_FETCH_CALLS: Final = "genai_cost.usage.web_fetch_calls"
+GENAI_COST_CODE_EXECUTION_CALLS: Final = "genai_cost.usage.code_execution_calls"
+GENAI_COST_FILE_SEARCH_CALLS: Final = "genai_cost.usage.file_search_calls"
+GENAI_COST_IMAGES: Final = "genai_cost.usage.images"
+GENAI_COST_AUDIO_SECONDS: Final = "genai_cost.usage.audio_seconds"
+GENAI_COST_INPUT_CHARACTERS: Final = "genai_cost.usage.input_characters"
+# The part of the cost billed per use of those units (tool calls, images, audio, characters).
+GENAI_COST_TOOLS_AMOUNT: Final = "genai_cost.cost.tools.amount"
+# Set when the call was priced for what is known only: some billed dimension has no rate (a unit
+# with no price, an unpriced served tier); the reason names what is missing. Also on the cost metric
+# (the flag only, low cardinality), so dashboards can count partially priced calls.
+GENAI_COST_PARTIAL: Final = "genai_cost.cost.partial"
+GENAI_COST_PARTIAL_REASON: Final = "genai_cost.cost.partial_reason"
 
 # --- business tags (genai_cost.feature) -----------------------------------------------------------
 FEATURE_NAME: Final = "feature.name"
@@ -168,6 +183,8 @@ OP_EMBEDDINGS: Final = "embeddings"
 OP_GENERATE_CONTENT: Final = "generate_content"
 OP_COUNT_TOKENS: Final = "count_tokens"  # not in semconv yet; our name for pre-counting calls
 OP_TRANSCRIPTION: Final = "transcription"  # not in semconv yet
+OP_SPEECH: Final = "speech"  # not in semconv yet: text to speech
+OP_IMAGE_GENERATION: Final = "image_generation"  # not in semconv yet
 
 # --- provider names (gen_ai.provider.name values) ---------------------------------------------------
 PROVIDER_OPENAI: Final = "openai"

@@ -28,7 +28,15 @@ def token(
     name; a migration adds it); ``label``, its report column header (None: stored and in the report's
     JSON and CSV, not a table column); ``rank``, its place among the compact table's columns (see
     store/render.py; None: ``--wide`` only)."""
-    meta = {"attribute": attribute, "label": label, "rank": rank, "column": column}
+    meta = {"attribute": attribute, "label": label, "rank": rank, "column": column, "real": False}
+    return field(default=None, metadata=meta)
+
+
+def unit(attribute: str, *, real: bool = False) -> Any:
+    """Declare a priced unit beyond tokens (tool calls, images, audio, characters): like ``token``,
+    stored and in the report's JSON and CSV but not a table column; ``real``: a float (audio seconds),
+    not a whole count."""
+    meta = {"attribute": attribute, "label": None, "rank": None, "column": None, "real": real}
     return field(default=None, metadata=meta)
 
 
@@ -64,9 +72,26 @@ class Usage:
     speed: str | None = served(sc.GENAI_COST_PRICING_SPEED)
     inference_geo: str | None = served(sc.GENAI_COST_PRICING_INFERENCE_GEO)
 
+    # --- priced units beyond tokens (billed per use; pricing/rates.py UnitRates) ---
+    web_search_calls: int | None = unit(sc.GENAI_COST_WEB_SEARCH_CALLS)
+    web_fetch_calls: int | None = unit(sc.GENAI_COST_WEB_FETCH_CALLS)
+    code_execution_calls: int | None = unit(sc.GENAI_COST_CODE_EXECUTION_CALLS)
+    file_search_calls: int | None = unit(sc.GENAI_COST_FILE_SEARCH_CALLS)
+    images: int | None = unit(sc.GENAI_COST_IMAGES)
+    audio_seconds: float | None = unit(sc.GENAI_COST_AUDIO_SECONDS, real=True)
+    input_characters: int | None = unit(sc.GENAI_COST_INPUT_CHARACTERS)
+
     @property
     def empty(self) -> bool:
-        return self.input_tokens is None and self.output_tokens is None
+        """Nothing billable reported: no tokens, and none of the units a call without tokens is
+        billed by (audio seconds, characters, images)."""
+        return (
+            self.input_tokens is None
+            and self.output_tokens is None
+            and self.audio_seconds is None
+            and self.input_characters is None
+            and self.images is None
+        )
 
     def to_attributes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -97,7 +122,7 @@ class Usage:
         A count that is not a non-negative number (a misbehaving proxy's -5) is not reported."""
         usage = cls()
         for kind in TOKEN_KINDS:
-            value = count(attrs.get(kind.attribute))
+            value = (amount if kind.real else count)(attrs.get(kind.attribute))
             if value is None:
                 for alias in _ATTRIBUTE_ALIASES.get(kind.attribute, ()):
                     value = count(attrs.get(alias))
@@ -151,6 +176,15 @@ def served_value(value: Any) -> str | None:
     return value or None
 
 
+def amount(value: Any) -> float | None:
+    """A non-negative finite number from an attribute value (audio seconds), else None."""
+    if type(value) is int:
+        return float(value) if value >= 0 else None
+    if type(value) is float and value >= 0 and value == value and value != float("inf"):
+        return value
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TokenKind:
     name: str  # the Usage field
@@ -158,6 +192,7 @@ class TokenKind:
     column: str  # store column
     label: str | None  # report table column header; None: not a table column
     rank: int | None  # place in the compact report table (None: --wide only)
+    real: bool = False  # a float (audio seconds), not a whole count
 
 
 TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
@@ -167,6 +202,7 @@ TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
         f.metadata["column"] or f.name,
         f.metadata["label"],
         f.metadata["rank"],
+        f.metadata["real"],
     )
     for f in fields(Usage)
     if not f.metadata.get("served")
@@ -246,8 +282,9 @@ class Cost:
     cache_read: float = 0.0
     cache_write: float = 0.0
     currency: str = sc.COST_CURRENCY_USD
-    # Why the total is short of the bill, when part of what was served has no rate (priced standard).
-    partial: str | None = None
+    # --- priced units beyond tokens ---
+    tools: float = 0.0  # tool calls, images, audio, characters (billed per use)
+    partial: str | None = None  # what has no rate ("web_fetch_calls"): the total is short of it
 
     def to_attributes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -263,6 +300,8 @@ class Cost:
         out[sc.GENAI_COST_OUTPUT_AMOUNT] = self.output
         out[sc.GENAI_COST_CACHE_READ_AMOUNT] = self.cache_read
         out[sc.GENAI_COST_CACHE_WRITE_AMOUNT] = self.cache_write
+        if self.tools:
+            out[sc.GENAI_COST_TOOLS_AMOUNT] = self.tools
         if self.partial is not None:
-            out[sc.GENAI_COST_COST_PARTIAL] = True
-            out[sc.GENAI_COST_COST_PARTIAL_REASON] = self.partial
+            out[sc.GENAI_COST_PARTIAL] = True
+            out[sc.GENAI_COST_PARTIAL_REASON] = self.partial

@@ -117,6 +117,7 @@ class AnthropicFormat:
             return self._invalid(model, "messages: Field required")
         tokens = self.expected_tokens("messages", body, model)
         served = self.served(body)
+        units = rules.anthropic_server_tools(body)
         text = rules.prompt_text(body)
         thinking = rules.deltas(tokens.reasoning_tokens, text.digest + 1)
         parts = rules.deltas(tokens.output_tokens - tokens.reasoning_tokens, text.digest)
@@ -143,7 +144,7 @@ class AnthropicFormat:
             "content": [block for block, _ in blocks],
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(tokens, tokens.output_tokens, served),
+            "usage": {**self._usage(tokens, tokens.output_tokens, served), **_server_tool_use(units)},
         }
         if not self.is_stream("messages", request):
             return Reply(
@@ -151,6 +152,7 @@ class AnthropicFormat:
                 response_id=message_id,
                 body=message,
                 tokens=tokens,
+                units=units,
                 headers=self._headers(),
                 served=served,
             )
@@ -166,6 +168,7 @@ class AnthropicFormat:
             "cache_creation_input_tokens": tokens.cache_creation_tokens,
             "cache_read_input_tokens": tokens.cache_read_tokens,
             "output_tokens": tokens.output_tokens,  # cumulative
+            **_server_tool_use(units),
         }
         if tokens.reasoning_tokens:
             final_usage["output_tokens_details"] = {"thinking_tokens": tokens.reasoning_tokens}
@@ -204,6 +207,7 @@ class AnthropicFormat:
             response_id=message_id,
             events=events,
             tokens=tokens,
+            units=units,
             headers=self._headers(),
             events_before_failure=4,
             served=served,
@@ -250,3 +254,15 @@ class AnthropicFormat:
         body = self.error_body(status, message)
         body.pop("request_id")
         return [("error", body)]
+
+
+def _server_tool_use(units: rules.Units) -> dict[str, object]:
+    """``usage.server_tool_use`` when the request had server tools (absent otherwise, as the API does)."""
+    if not (units.web_search_calls or units.web_fetch_calls):
+        return {}
+    return {
+        "server_tool_use": {
+            "web_search_requests": units.web_search_calls,
+            "web_fetch_requests": units.web_fetch_calls,
+        }
+    }

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from genai_cost.fakeprovider.rules import Tokens
+from genai_cost.fakeprovider.rules import Tokens, Units
 
 # (event name or None, data): data is a JSON document, or a str sent as is (OpenAI's "[DONE]").
 SSEEvent = tuple[str | None, Any]
@@ -40,6 +40,8 @@ class Reply:
     events: list[SSEEvent] | None = None  # for SSE replies
     tokens: Tokens | None = None  # the usage this reply reports; None when it reports none
     counted_tokens: int | None = None
+    units: Units | None = None  # units billed per use (tool calls, images, audio, characters)
+    content_type: str = "application/json"  # of ``body`` (bytes or str for audio and text replies)
     headers: dict[str, str] = field(default_factory=dict)
     # For mid-stream failure injection: how many events go out before the error event.
     events_before_failure: int = 2

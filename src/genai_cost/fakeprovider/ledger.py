@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from genai_cost.fakeprovider.rules import Tokens
+from genai_cost.fakeprovider.rules import Tokens, Units
 
 if TYPE_CHECKING:
     from genai_cost.usage import Usage
@@ -58,6 +58,14 @@ class BilledCall:
     processing: str | None = None
     speed: str | None = None
     inference_geo: str | None = None
+    # --- priced units beyond tokens: what the server billed per use (rules.Units) ---
+    web_search_calls: int = 0
+    web_fetch_calls: int = 0
+    code_execution_calls: int = 0
+    file_search_calls: int = 0
+    images: int = 0
+    audio_seconds: float = 0.0
+    input_characters: int = 0
 
     @property
     def tokens(self) -> Tokens:
@@ -69,7 +77,7 @@ class BilledCall:
         from genai_cost.usage import Usage  # lazy: the server itself needs nothing beyond the stdlib
 
         if not self.usage_reported:
-            return Usage()
+            return Usage(**self._units())
         input_tokens = self.input_tokens
         output_tokens = self.output_tokens
         if self.provider == "anthropic":  # Anthropic's input_tokens leaves out the cache
@@ -94,7 +102,12 @@ class BilledCall:
             processing=self.processing,
             speed=self.speed,
             inference_geo=self.inference_geo,
+            **self._units(),
         )
+
+    def _units(self) -> dict[str, Any]:
+        """The units billed, as Usage fields (an unused unit is not reported)."""
+        return {f.name: value for f in dataclasses.fields(Units) if (value := getattr(self, f.name))}
 
 
 def billed(
@@ -112,9 +125,12 @@ def billed(
     path: str = "",
     provider_cost: float | None = None,
     served: Mapping[str, str] | None = None,
+    units: Units | None = None,
 ) -> BilledCall:
     fields: dict[str, Any] = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
     fields.update({key: served[key] for key in _SERVED if served and key in served})
+    if units is not None:
+        fields.update(dataclasses.asdict(units))
     return BilledCall(
         provider=provider,
         endpoint=endpoint,

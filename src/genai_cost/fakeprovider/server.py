@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -285,7 +287,11 @@ class FakeProviderServer:
             handler.send_json(reply.status, reply.body if reply.body is not None else {}, reply.headers)
             return
         try:
-            body = json.loads(raw_body or b"{}")
+            content_type = handler.headers.get("content-type", "")
+            if content_type.startswith("multipart/form-data"):
+                body = _form_fields(content_type, raw_body)  # audio uploads
+            else:
+                body = json.loads(raw_body or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
         except ValueError as exc:
@@ -315,7 +321,7 @@ class FakeProviderServer:
             return
         if reply.events is None:
             self._ledger.append(self._record(reply, common))
-            handler.send_json(200, reply.body, reply.headers)
+            handler.send_json(200, reply.body, reply.headers, reply.content_type)
             return
         self._stream(handler, fmt, endpoint, reply, common, failure)
 
@@ -329,6 +335,7 @@ class FakeProviderServer:
             counted_tokens=reply.counted_tokens,
             provider_cost=reply.provider_cost,
             served=reply.served,
+            units=reply.units,
         )
 
     def _fail(self, handler: _Handler, fmt: WireFormat, failure: _Failure, common: dict[str, Any]) -> None:
@@ -391,6 +398,29 @@ class FakeProviderServer:
                     error="client_disconnected",
                 ),
             )
+
+
+def _form_fields(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as a dict: text fields as strings, a file as its size in bytes
+    under ``<name>_bytes`` (the audio's length is all a fake bill needs)."""
+    message = BytesParser(policy=default_policy).parsebytes(
+        b"content-type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        if part.get_filename() is not None:
+            fields[f"{name}_bytes"] = len(payload)
+        else:
+            fields[name] = payload.decode()
+    if not fields:
+        raise ValueError("no form fields")
+    return fields
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
@@ -501,7 +531,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _status(self, status: int) -> None:
         self.send_response(status, _REASONS.get(status))
 
-    def send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+    def send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         if isinstance(payload, bytes):
             data = payload
         elif isinstance(payload, str):
@@ -509,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = json.dumps(payload).encode()
         self._status(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)

@@ -17,6 +17,7 @@ from genai_cost.instrumentation.fields import (
     Fields,
     ParamTable,
     as_int,
+    as_number,
     as_str,
     as_str_tuple,
     choice_count,
@@ -165,8 +166,30 @@ def read_chat_response(response: Any) -> ResponseInfo:
 def read_responses_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
     status = as_str(fields.get("status"))
-    info = _info(fields, responses_usage(fields.get("usage")), (status,) if status else ())
-    return _served(info, fields.get("service_tier"))
+    usage = responses_usage(fields.get("usage"))
+    if usage is not None:
+        _count_tool_calls(usage, fields.get("output"))
+    return _served(_info(fields, usage, (status,) if status else ()), fields.get("service_tier"))
+
+
+# --- priced units: Responses built-in tool calls ---
+# Output item type -> the Usage field counting it. Web search and file search are billed per call;
+# code interpreter per container session, which the response does not show: its calls are counted
+# and priced only where a rate is given (else the call is marked partial).
+_TOOL_CALL_ITEMS = {
+    "web_search_call": "web_search_calls",
+    "file_search_call": "file_search_calls",
+    "code_interpreter_call": "code_execution_calls",
+}
+
+
+def _count_tool_calls(usage: Usage, output: Any) -> None:
+    """Count the built-in tool calls among a response's output items (the final response of a
+    stream carries them all, so streams need no per-event work)."""
+    for item in output or ():
+        name = _TOOL_CALL_ITEMS.get(get(item, "type"))
+        if name is not None:
+            setattr(usage, name, (getattr(usage, name) or 0) + 1)
 
 
 def read_embeddings_response(response: Any) -> ResponseInfo:
@@ -386,6 +409,69 @@ def azure_refuses_stream_options(call: Call) -> str | None:
     )
 
 
+# --- priced units: audio, speech, images ---
+def read_model_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Audio and image requests: only the model (an upload's other fields are not billed)."""
+    return as_str(body.get("model")), {}
+
+
+def read_audio_response(response: Any) -> ResponseInfo:
+    """A transcription or translation: billed tokens (``usage.type == "tokens"``, gpt-4o-transcribe),
+    billed seconds (``usage.type == "duration"``, whisper-1), else verbose_json's ``duration`` (Groq).
+    A ``text``/``srt``/``vtt`` reply (a plain string) or a json one without usage says nothing of the
+    audio's length: the span is then marked ``genai_cost.usage.missing``, never priced at zero."""
+    fields = fields_of(response) if not isinstance(response, str) else {}
+    usage = fields.get("usage")
+    kind = get(usage, "type")
+    found: Usage | None = None
+    if kind == "tokens":
+        found = Usage(
+            input_tokens=as_int(get(usage, "input_tokens")),
+            output_tokens=as_int(get(usage, "output_tokens")),
+            input_audio_tokens=as_int(get(get(usage, "input_token_details"), "audio_tokens")) or None,
+        )
+    else:
+        seconds = as_number(get(usage, "seconds")) if kind == "duration" else None
+        if seconds is None:
+            seconds = as_number(fields.get("duration"))
+        if seconds is not None and seconds >= 0:
+            found = Usage(audio_seconds=float(seconds))
+    if found is None or found.empty:
+        return ResponseInfo(attributes={sc.GENAI_COST_USAGE_MISSING: True})
+    return ResponseInfo(found)
+
+
+def read_speech_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """Speech is billed by the characters sent: counted here, as a usage attribute of the request
+    (the reply is audio); ``SPEECH.usage_from_request`` makes them the call's usage."""
+    text = body.get("input")
+    attributes = {sc.GENAI_COST_INPUT_CHARACTERS: len(text)} if isinstance(text, str) else {}
+    return as_str(body.get("model")), attributes
+
+
+def read_speech_response(response: Any) -> ResponseInfo:
+    return ResponseInfo()  # audio bytes: the usage is the request's characters
+
+
+def read_images_response(response: Any) -> ResponseInfo:
+    """gpt-image-1 bills tokens (its usage; the images are output tokens); DALL-E bills per image."""
+    fields = fields_of(response)
+    usage = fields.get("usage")
+    if usage is not None:
+        return ResponseInfo(
+            Usage(
+                input_tokens=as_int(get(usage, "input_tokens")),
+                output_tokens=as_int(get(usage, "output_tokens")),
+            )
+        )
+    data = fields.get("data")
+    return ResponseInfo(Usage(images=len(data)) if isinstance(data, list) else None)
+
+
+AUDIO = Route(sc.OP_TRANSCRIPTION, read_model_request, read_audio_response)
+SPEECH = Route(sc.OP_SPEECH, read_speech_request, read_speech_response, usage_from_request=True)
+IMAGES = Route(sc.OP_IMAGE_GENERATION, read_model_request, read_images_response)
+
 CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, ChatStreamState, prepare_stream)
 COMPLETIONS = Route(
     sc.OP_TEXT_COMPLETION, read_completions_request, read_chat_response, ChatStreamState, prepare_stream
@@ -398,6 +484,11 @@ ROUTES: Mapping[str, Route] = {
     "/completions": COMPLETIONS,
     "/responses": RESPONSES,
     "/embeddings": EMBEDDINGS,
+    "/audio/transcriptions": AUDIO,
+    "/audio/translations": AUDIO,
+    "/audio/speech": SPEECH,
+    "/images/generations": IMAGES,
+    "/images/edits": IMAGES,
 }
 
 

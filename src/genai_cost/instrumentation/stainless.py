@@ -27,6 +27,7 @@ from genai_cost.instrumentation.base import GenAICostInstrumentor, Patch
 from genai_cost.instrumentation.contract import Request, ResponseInfo, ResponseReader, Rewrite, StreamState
 from genai_cost.instrumentation.core import Invocation, Telemetry, current_invocation, make_wrappers
 from genai_cost.instrumentation.fields import is_mapping
+from genai_cost.usage import Usage, plus
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -62,6 +63,8 @@ class Route:
     stream_state: Callable[[Request, Rewrite], StreamState] | None = None
     prepare: Prepare | None = None
     billable: bool = True  # False: the call costs nothing (token counting), see Request.billable
+    # True: the request's usage attributes (read_request's, e.g. speech characters) are billed too
+    usage_from_request: bool = False
 
 
 def request_body(options: Any) -> Mapping[str, Any]:
@@ -165,7 +168,10 @@ class StainlessAdapter:
         if route.stream_state is not None and isinstance(result, self.stream_types):
             state = route.stream_state(invocation.request, invocation.rewrite)
             return streams.instrument_stream(result, invocation, state, is_async)
-        invocation.finish(route.read_response(result))
+        info = route.read_response(result)
+        if route.usage_from_request:
+            info.usage = plus(info.usage, Usage.from_attributes(invocation.request.attributes))
+        invocation.finish(info)
         return result
 
     def on_result(self, invocation: Invocation, result: Any) -> Any:

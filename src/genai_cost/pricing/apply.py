@@ -97,6 +97,8 @@ def record_cost(
     if cost is not None:
         # The proposal requires the currency and the source on every point of the cost metric.
         attributes = {**metric_attributes, _CURRENCY: cost.currency, _SOURCE: sc.COST_SOURCE_LOCAL}
+        if cost.partial is not None:  # the flag only (not the reason): dashboards count these
+            attributes[sc.GENAI_COST_PARTIAL] = True
         instruments.cost.record(cost.total, attributes)
     else:
         instruments.unpriced.add(1, metric_attributes)

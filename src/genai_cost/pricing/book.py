@@ -20,7 +20,7 @@ from pathlib import Path
 from genai_cost import config
 from genai_cost.pricing import library
 from genai_cost.pricing.overrides import Overrides, PriceOverrideError, load_overrides
-from genai_cost.pricing.rates import Schedule
+from genai_cost.pricing.rates import Banded, Rates, Schedule, UnitRates
 from genai_cost.pricing.served import STANDARD, Served, price_context
 from genai_cost.usage import Cost, Usage
 
@@ -182,6 +182,8 @@ class PriceBook:
                 schedule = self._library_schedule(target_provider or provider, target_model, context)
             else:
                 schedule = self._library_schedule(provider, model, context)
+            if entry is not None and entry.units is not None:
+                schedule = _with_unit_rates(schedule, entry.units, entry.where)
             discount = overrides.discount_for(provider, model)
             if schedule is not None and discount is not None:
                 schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
@@ -246,6 +248,14 @@ def overrides_missing(context: dict[str, str]) -> str:
     """The partial-price reason for a served context on a model priced by the override file."""
     served = ", ".join(f"{key}={value}" for key, value in context.items())
     return f"no rate for {served} in the price override file: standard price"
+
+
+def _with_unit_rates(schedule: Schedule | None, units: UnitRates, where: str) -> Schedule:
+    """An override entry's per-use rates on top of the list price (alone when there is none: a model
+    billed per image or per minute that genai-prices does not list)."""
+    if schedule is None:
+        return Schedule.constant(Banded(Rates(None, None, units=units)), f"override {where}")
+    return schedule.with_units(units, f"{schedule.origin}, per-use rates {where}")
 
 
 def _library_version(snapshot: object) -> str:

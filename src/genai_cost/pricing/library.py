@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 from genai_cost.pricing.rates import (
     ALWAYS,
     FROM_TIMESTAMP,
+    NO_UNIT_RATES,
     TIME_OF_DAY,
     Banded,
     Period,
     Rates,
     Schedule,
+    UnitRates,
 )
 from genai_cost.pricing.served import missing
 from genai_cost.providers import OPENAI_COMPATIBLE, PRICES_IDS
@@ -56,6 +58,39 @@ _TOKEN_KEYS = {
     "input_audio_mtok": "input_audio",
 }
 _REQUESTS_KEY = "requests_kcount"  # USD per thousand requests
+
+# --- priced units beyond tokens ---
+# genai-prices keys priced per use -> (UnitRates field, how many units the key's price is for).
+# Audio: the first of its keys present wins (genai-prices gives both the same rate).
+_UNIT_KEYS = {
+    "web_searches_kcount": ("web_search_calls", 1000.0),
+    "storage_searches_kcount": ("file_search_calls", 1000.0),  # OpenAI's file search
+    "code_executions_kcount": ("code_execution_calls", 1000.0),
+    "input_audio_hours": ("audio_seconds", 3600.0),
+    "audio_hours": ("audio_seconds", 3600.0),
+    "input_mchars": ("input_characters", 1_000_000.0),
+}
+# Per-use rates genai-prices 0.2.3 lacks, from the provider's price list; genai-prices' own rate wins.
+# Anthropic's web fetch tool costs nothing beyond the tokens of the fetched content:
+# https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-fetch-tool ("no additional charges").
+_MISSING_UNIT_RATES: dict[str, dict[str, float]] = {"anthropic": {"web_fetch_calls": 0.0}}
+# Groq bills a transcription shorter than 10 s as 10 s (genai-prices ModelInfo.calc_price does the
+# same for these models).
+_AUDIO_MINIMUM_SECONDS = {("groq", "whisper-large-v3"): 10.0, ("groq", "whisper-large-v3-turbo"): 10.0}
+
+
+def _unit_rates(price: ModelPrice, provider_id: str, model_id: str) -> UnitRates | None:
+    found: dict[str, float] = {}
+    for key, (name, per) in _UNIT_KEYS.items():
+        value = getattr(price, key, None)
+        if value is not None and name not in found:
+            found[name] = float(value) / per
+    for name, rate in _MISSING_UNIT_RATES.get(provider_id, {}).items():
+        found.setdefault(name, rate)
+    if not found:
+        return None
+    return UnitRates(**found, audio_minimum_seconds=_AUDIO_MINIMUM_SECONDS.get((provider_id, model_id), 0.0))
+
 
 # Long-context prices genai-prices 0.2.3 lacks, from the provider's published price list. Used only
 # while genai-prices has no bands of its own for the model (once it does, its data wins).
@@ -189,14 +224,15 @@ def compile_model(provider: Provider, info: ModelInfo) -> Schedule | None:
     from genai_prices.types import ConditionalPrice, ModelPrice, StartDateConstraint, TimeOfDateConstraint
 
     origin = f"genai-prices {provider.id}/{info.id}"
-    gap = _MISSING_BANDS.get((_owner(provider, info), info.id))
+    owner = _owner(provider, info)
+    gap = _MISSING_BANDS.get((owner, info.id))
     if isinstance(info.prices, ModelPrice):
-        prices = _banded(info.prices, gap)
+        prices = _banded(info.prices, gap, owner, info.id)
         return None if prices is None else Schedule.constant(prices, origin)
     periods: list[Period] = []
     for conditional in info.prices:
         assert isinstance(conditional, ConditionalPrice)
-        prices = _banded(conditional.prices, gap)
+        prices = _banded(conditional.prices, gap, owner, info.id)
         if prices is None:
             return None
         constraint = conditional.constraint
@@ -278,7 +314,12 @@ def _owner(provider: Provider, info: ModelInfo) -> str:
     return provider.id
 
 
-def _banded(price: ModelPrice, gap: tuple[int, dict[str, float]] | None = None) -> Banded | None:
+def _banded(
+    price: ModelPrice,
+    gap: tuple[int, dict[str, float]] | None = None,
+    provider_id: str = "",
+    model_id: str = "",
+) -> Banded | None:
     from genai_prices.types import TieredPrices
 
     raw: dict[str, Any] = {}
@@ -286,8 +327,9 @@ def _banded(price: ModelPrice, gap: tuple[int, dict[str, float]] | None = None) 
         value = getattr(price, key, None)
         if value is not None:
             raw[field] = value
-    if "input" not in raw and "output" not in raw:
-        return None  # priced by audio hours, characters, ...: not something tokens can price
+    units = _unit_rates(price, provider_id, model_id)
+    if "input" not in raw and "output" not in raw and units is None:
+        return None  # priced by something we do not count (pages, pixels, ...)
     request = getattr(price, _REQUESTS_KEY, None)
     per_request = float(request) / 1000 if request is not None else 0.0
 
@@ -315,11 +357,14 @@ def _banded(price: ModelPrice, gap: tuple[int, dict[str, float]] | None = None) 
             reasoning=fields.get("reasoning"),
             request=per_request,
             input_audio=fields.get("input_audio"),
+            units=units if units is not None else NO_UNIT_RATES,
         )
 
     base = at(None)
     if not thresholds and gap is not None:
         threshold, band = gap
-        known = {name: value for name, value in band.items() if getattr(base, name) is not None}
+        known: dict[str, Any] = {
+            name: value for name, value in band.items() if getattr(base, name) is not None
+        }
         return Banded(base, ((threshold, dataclasses.replace(base, **known)),))
     return Banded(base, tuple((t, at(t)) for t in thresholds))

@@ -16,11 +16,23 @@ from pathlib import Path
 
 from genai_cost.pricing import located
 from genai_cost.pricing.located import LocatedError, Node, join_field, kind_of
-from genai_cost.pricing.rates import Banded, Rates, Schedule
+from genai_cost.pricing.rates import Banded, Rates, Schedule, UnitRates
 
 # Price fields of a model entry (USD per million tokens, except `request`: USD per call).
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
-MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "same_as")
+# --- priced units beyond tokens ---
+# Per-use price keys of a model entry -> (UnitRates field, how many units the price is for).
+UNIT_FIELDS = {
+    "web_search": ("web_search_calls", 1.0),  # USD per call
+    "web_fetch": ("web_fetch_calls", 1.0),
+    "code_execution": ("code_execution_calls", 1.0),
+    "file_search": ("file_search_calls", 1.0),
+    "image": ("images", 1.0),  # USD per image
+    "audio_minute": ("audio_seconds", 60.0),  # USD per minute of audio
+    "audio_hour": ("audio_seconds", 3600.0),
+    "characters": ("input_characters", 1_000_000.0),  # USD per million characters
+}
+MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "same_as", *UNIT_FIELDS)
 LONG_CONTEXT_KEYS = ("above", *PRICE_FIELDS)
 SAME_AS_KEYS = ("model", "provider")
 DISCOUNT_KEYS = ("provider", "model", "percent")
@@ -47,6 +59,8 @@ class ModelOverride:
     same_as: tuple[str | None, str] | None  # (provider, model) of a known model: list price
     where: str  # "file:line", for messages
     _match: Callable[[str], bool]
+    # Per-use rates added to the list price (an entry with no token prices) or to same_as's.
+    units: UnitRates | None = None
 
     def matches(self, provider: str | None, model: str) -> bool:
         if self.provider is not None and (provider or "").lower() != self.provider:
@@ -125,13 +139,17 @@ class _Validator(located.Checker):
         provider = self._provider(entry, field)
         where = f"{self.file}:{node.line}"
         priced = [key for key in (*PRICE_FIELDS, "request", "long_context") if key in entry]
+        units = self._units(entry, field)
 
         if "same_as" in entry:
             if priced:
                 line = entry[priced[0]][0]
                 raise self.fail(line, join_field(field, priced[0]), "cannot be combined with same_as")
             same_as = self._same_as(entry["same_as"][1], join_field(field, "same_as"))
-            return ModelOverride(model, provider, None, same_as, where, _pattern(model))
+            return ModelOverride(model, provider, None, same_as, where, _pattern(model), units)
+        if units is not None and not priced:
+            # Per-use rates only: the model keeps its list price for tokens, plus these.
+            return ModelOverride(model, provider, None, None, where, _pattern(model), units)
 
         for required in ("input", "output"):
             if required not in entry:
@@ -157,8 +175,22 @@ class _Validator(located.Checker):
             for (first, _), (second, _) in itertools.pairwise(bands):
                 if first == second:
                     raise self.fail(lc_node.line, lc_field, f"two bands above {first} tokens")
-        schedule = Schedule.constant(Banded(base, tuple(bands)), f"override {where}")
-        return ModelOverride(model, provider, schedule, None, where, _pattern(model))
+        prices_banded = Banded(base, tuple(bands))
+        if units is not None:
+            prices_banded = prices_banded.with_units(units)
+        schedule = Schedule.constant(prices_banded, f"override {where}")
+        return ModelOverride(model, provider, schedule, None, where, _pattern(model), units)
+
+    def _units(self, entry: dict[str, tuple[int, Node]], field: str) -> UnitRates | None:
+        found: dict[str, float] = {}
+        for key, (name, per) in UNIT_FIELDS.items():
+            if key not in entry:
+                continue
+            if name in found:  # audio_minute and audio_hour both
+                line = entry[key][0]
+                raise self.fail(line, join_field(field, key), "give audio_minute or audio_hour, not both")
+            found[name] = self.number(entry[key][1], join_field(field, key)) / per
+        return UnitRates(**found) if found else None
 
     def _band(self, node: Node, field: str, base: dict[str, float], request: float) -> tuple[int, Rates]:
         band = self.mapping(node, field, LONG_CONTEXT_KEYS)

@@ -12,6 +12,7 @@ billed at its parent's price (cache reads of a model with no cache price are pla
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field, replace
 
@@ -24,6 +25,65 @@ DAY = 86_400.0
 ALWAYS = 0
 FROM_TIMESTAMP = 1  # from a date on (a price change)
 TIME_OF_DAY = 2  # a daily UTC window (off-peak prices)
+
+
+# --- priced units beyond tokens ---------------------------------------------------------------------
+# The Usage fields billed per use, each with a UnitRates field of the same name (USD per one unit).
+UNITS = (
+    "web_search_calls",
+    "web_fetch_calls",
+    "code_execution_calls",
+    "file_search_calls",
+    "images",
+    "audio_seconds",
+    "input_characters",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class UnitRates:
+    """USD per one unit (a tool call, an image, a second of audio, a character). ``None``: no rate
+    known, so a call using that unit is priced for the rest and marked partial."""
+
+    web_search_calls: float | None = None
+    web_fetch_calls: float | None = None
+    code_execution_calls: float | None = None
+    file_search_calls: float | None = None
+    images: float | None = None
+    audio_seconds: float | None = None
+    input_characters: float | None = None
+    audio_minimum_seconds: float = 0.0  # a shorter recording is billed as this long (Groq: 10 s)
+
+    def scaled(self, factor: float) -> UnitRates:
+        changed = {n: v * factor for n in UNITS if (v := getattr(self, n)) is not None}
+        return dataclasses.replace(self, **changed)
+
+    def merged(self, over: UnitRates) -> UnitRates:
+        """These rates with ``over``'s known ones in their place (an override file's rates)."""
+        changed: dict[str, float] = {n: v for n in UNITS if (v := getattr(over, n)) is not None}
+        if over.audio_minimum_seconds:
+            changed["audio_minimum_seconds"] = over.audio_minimum_seconds
+        return dataclasses.replace(self, **changed)
+
+    def cost(self, usage: Usage) -> tuple[float, str | None]:
+        """(USD for the units ``usage`` reports, the units that have no rate or None)."""
+        total = 0.0
+        missing: list[str] = []
+        for name in UNITS:
+            used = getattr(usage, name)
+            if not used:
+                continue
+            rate = getattr(self, name)
+            if rate is None:
+                missing.append(name)
+                continue
+            if name == "audio_seconds" and used < self.audio_minimum_seconds:
+                used = self.audio_minimum_seconds
+            total += used * rate
+        return total, (", ".join(missing) if missing else None)
+
+
+NO_UNIT_RATES = UnitRates()
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,6 +99,7 @@ class Rates:
     reasoning: float | None = None
     request: float = 0.0  # USD per call, not per million
     input_audio: float | None = None  # audio input (Gemini: $1.00 vs $0.30 text on 2.5 Flash)
+    units: UnitRates = NO_UNIT_RATES  # per-use prices beyond tokens
 
     def scaled(self, factor: float) -> Rates:
         def mul(value: float | None) -> float | None:
@@ -54,6 +115,7 @@ class Rates:
             mul(self.reasoning),
             self.request * factor,
             mul(self.input_audio),
+            self.units.scaled(factor),
         )
 
     def cost(self, usage: Usage) -> Cost:
@@ -111,12 +173,31 @@ class Rates:
         output_usd = output_cost / PER
         read_usd = read_cost / PER
         write_usd = write_cost / PER
+        if (  # most calls use none of these units: then the Cost is made as before, no extra work
+            usage.web_search_calls is None
+            and usage.file_search_calls is None
+            and usage.web_fetch_calls is None
+            and usage.code_execution_calls is None
+            and usage.images is None
+            and usage.audio_seconds is None
+            and usage.input_characters is None
+        ):
+            return Cost(
+                input_usd + output_usd + read_usd + write_usd + self.request,
+                input_usd,
+                output_usd,
+                read_usd,
+                write_usd,
+            )
+        tools_usd, partial = self.units.cost(usage)
         return Cost(
-            input_usd + output_usd + read_usd + write_usd + self.request,
+            input_usd + output_usd + read_usd + write_usd + self.request + tools_usd,
             input_usd,
             output_usd,
             read_usd,
             write_usd,
+            tools=tools_usd,
+            partial=partial,
         )
 
 
@@ -140,6 +221,12 @@ class Banded:
 
     def scaled(self, factor: float) -> Banded:
         return Banded(self.base.scaled(factor), tuple((t, r.scaled(factor)) for t, r in self.bands))
+
+    def with_units(self, units: UnitRates) -> Banded:
+        def add(rates: Rates) -> Rates:
+            return dataclasses.replace(rates, units=rates.units.merged(units))
+
+        return Banded(add(self.base), tuple((t, add(r)) for t, r in self.bands))
 
 
 @dataclass(slots=True, frozen=True)
@@ -204,11 +291,17 @@ class Schedule:
         else:
             prices = self.fixed if self.fixed is not None else self.prices_at(when)
             cost = prices.rates_for(usage.input_tokens).cost(usage)
-        if self.partial is not None:
-            cost.partial = self.partial
+        if self.partial is not None:  # a served tier with no rate, beside any unit with none
+            cost.partial = self.partial if cost.partial is None else f"{self.partial}; {cost.partial}"
         return cost
 
     def scaled(self, factor: float, origin: str) -> Schedule:
         periods = tuple(Period(p.kind, p.start, p.end, p.prices.scaled(factor)) for p in self.periods)
         scaled = Schedule.over_time(periods, origin)
         return scaled if self.partial is None else replace(scaled, partial=self.partial)
+
+    def with_units(self, units: UnitRates, origin: str) -> Schedule:
+        """These prices with an override file's per-use rates added (or in place of the known ones)."""
+        periods = tuple(Period(p.kind, p.start, p.end, p.prices.with_units(units)) for p in self.periods)
+        priced = Schedule.over_time(periods, origin)
+        return priced if self.partial is None else replace(priced, partial=self.partial)

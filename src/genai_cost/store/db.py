@@ -106,6 +106,10 @@ class UsageRow:
     finish_reasons: str | None = None  # JSON array
     price_version: str | None = None  # the prices that gave ``cost`` (PriceBook.price_version)
     priced_at: str | None = None  # when ``cost`` was computed (the call's end, or a reprice)
+    # --- priced units beyond tokens (migration m007_priced_units) ---
+    cost_tools: float | None = None  # the per-use part of ``cost`` (tool calls, images, audio, ...)
+    partial: bool = False  # priced for what is known only: a billed unit had no rate
+    partial_reason: str | None = None  # the units without a rate
     usage: Usage = field(default_factory=Usage)
 
     def __getattr__(self, name: str) -> Any:
@@ -186,6 +190,7 @@ class ReportRow:
     cost: float | None = None  # sum over priced calls; None when no call in the group has a price
     priced: int = 0  # calls with a cost
     unpriced: int = 0  # calls with tokens but no known price
+    partial: int = 0  # calls priced for part of what was billed (a unit with no rate)
     usage_missing: int = 0  # calls whose provider reported no usage
     sessions: int = 0
     session_cost: float | None = None
@@ -232,6 +237,7 @@ class ReportRow:
             "cost_usd": self.cost,
             "priced": self.priced,
             "unpriced": self.unpriced,
+            "partial": self.partial,
             "usage_missing": self.usage_missing,
             "avg_cost_per_call_usd": self.avg_cost_per_call,
             "sessions": self.sessions,
@@ -446,6 +452,7 @@ class UsageStore:
                 usage=Usage(*values[calls:]),
             )
             row.unpriced, row.usage_missing = bool(row.unpriced), bool(row.usage_missing)
+            row.partial = bool(row.partial)
             row.rate_limited, row.streaming = bool(row.rate_limited), bool(row.streaming)
             out.append(row)
         return out
@@ -489,6 +496,7 @@ class UsageStore:
             SELECT {key} AS key, SUM(requests) AS requests, SUM(errors) AS errors,
                    SUM(rate_limited) AS rate_limited, {tokens},
                    SUM(cost) AS cost, SUM(priced) AS priced, SUM(unpriced) AS unpriced,
+                   COALESCE(SUM({rollup.PARTIAL_CALLS}), 0) AS partial,
                    SUM(usage_missing) AS usage_missing, {distinct} AS sessions,
                    SUM(session_cost) AS session_cost, MIN(duration_min) AS low, MAX(duration_max) AS high,
                    {", ".join(f"SUM({b})" for b in rollup.BUCKETS)}
@@ -512,7 +520,9 @@ class UsageStore:
             named = dict(zip(names[:width], values[:width], strict=True))
             group = None if by == TOTAL or named["key"] == "" else named.pop("key")
             named.pop("key", None)
-            tokens_found = Usage(**{kind.name: _int(named.pop(kind.name)) for kind in TOKEN_KINDS})
+            tokens_found = Usage(
+                **{kind.name: (_real if kind.real else _int)(named.pop(kind.name)) for kind in TOKEN_KINDS}
+            )
             low, high = named.pop("low"), named.pop("high")
             row = rows[group] = ReportRow(
                 by=by,
@@ -640,6 +650,10 @@ def _errors_named(where: str, conn: sqlite3.Connection) -> Iterator[None]:
 def _int(value: Any) -> Any:
     # PostgreSQL's SUM of integers is a numeric (a Decimal in Python).
     return None if value is None else int(value)
+
+
+def _real(value: Any) -> Any:
+    return None if value is None else float(value)
 
 
 # --by choices -> the daily totals' column that names the group.

@@ -192,6 +192,34 @@ def m006_served_dimensions(db: Any, d: Dialect) -> None:
 _M006_TABLES = tuple(rollup.Table(t.name, (*t.keys, "pricing")) for t in _M004_TABLES)
 
 
+def m007_priced_units(db: Any, d: Dialect) -> None:
+    # Units billed per use beside the tokens (tool calls, images, audio seconds, characters), the part
+    # of the cost they make, and whether a call was priced for part of what was billed (a unit with no
+    # rate) and why. NULL / false on rows written before this migration.
+    for column, kind in _M007_UNITS:
+        db.execute(f"ALTER TABLE usage ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}")
+    db.execute(f"ALTER TABLE usage ADD COLUMN cost_tools {d.real}")
+    db.execute(f"ALTER TABLE usage ADD COLUMN partial {d.flag} NOT NULL DEFAULT FALSE")
+    db.execute("ALTER TABLE usage ADD COLUMN partial_reason TEXT")
+    for table in rollup.TABLES:
+        for column, kind in _M007_UNITS:
+            db.execute(
+                f"ALTER TABLE {table.name} ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}"
+            )
+        db.execute(f"ALTER TABLE {table.name} ADD COLUMN {rollup.PARTIAL_CALLS} INTEGER")
+
+
+_M007_UNITS = (
+    ("web_search_calls", "integer"),
+    ("web_fetch_calls", "integer"),
+    ("code_execution_calls", "integer"),
+    ("file_search_calls", "integer"),
+    ("images", "integer"),
+    ("audio_seconds", "real"),
+    ("input_characters", "integer"),
+)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

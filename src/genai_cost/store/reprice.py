@@ -27,16 +27,18 @@ from genai_cost.usage import STORED_COLUMNS, Cost, Usage
 _TOKEN_COLUMNS = ", ".join(STORED_COLUMNS)  # token counts and served dimensions: Usage(*values)
 _SELECT = f"""
     SELECT id, start_time, provider, COALESCE(response_model, request_model), request_model, feature,
-           cost, price_version, {_TOKEN_COLUMNS}
+           cost, price_version, partial_reason, {_TOKEN_COLUMNS}
     FROM usage
     WHERE {{where}} AND operation IS NOT '{sc.OP_COUNT_TOKENS}'
-      AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+      AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+           OR audio_seconds IS NOT NULL OR input_characters IS NOT NULL OR images IS NOT NULL)
       AND (cost_source IS NULL OR cost_source = '{sc.COST_SOURCE_LOCAL}')
     ORDER BY start_time, id
 """
 _UPDATE = """
     UPDATE usage SET cost = ?, currency = ?, cost_source = ?, cost_input = ?, cost_output = ?,
-        cost_cache_read = ?, cost_cache_write = ?, unpriced = 0, price_version = ?, priced_at = ?
+        cost_cache_read = ?, cost_cache_write = ?, unpriced = 0, price_version = ?, priced_at = ?,
+        cost_tools = ?, partial = ?, partial_reason = ?
     WHERE id = ?
 """
 
@@ -106,6 +108,7 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
         feature,
         stored,
         version,
+        partial,
         *tokens,
     ) in store.connection.execute(_SELECT.format(where=where), params):
         group = groups.get((feature, provider, model))
@@ -123,7 +126,8 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
             group.after += before
             continue
         group.after += cost.total
-        if stored is None or cost.total != stored:
+        # A rate of 0 given for a unit that had none changes no total but makes the call exact.
+        if stored is None or cost.total != stored or cost.partial != partial:
             group.changed += 1
             group.newly_priced += stored is None
             updates.append(_update_values(cost, book.price_version(), now, row_id))
@@ -144,6 +148,9 @@ def _update_values(cost: Cost, version: str, now: str, row_id: int) -> tuple[obj
         cost.cache_write,
         version,
         now,
+        cost.tools if cost.tools else None,
+        cost.partial is not None,
+        cost.partial,
         row_id,
     )
 

@@ -43,8 +43,20 @@ KEY_SOURCES = {
     "pricing": SERVED_LABEL_SQL,
 }
 COUNTS = ("requests", "errors", "rate_limited", "priced", "unpriced", "usage_missing", "timed")
-SUMS = ("cost", "session_cost", *(kind.column for kind in TOKEN_KINDS))  # NULL when no call had one
-_SUM_SOURCES = {"cost": "cost", "session_cost": "CASE WHEN session_id IS NOT NULL THEN cost END"}
+# Calls priced for part of what was billed (usage.partial), kept as a sum (NULL when none) so the
+# migration that added it (m007_priced_units) needed no change to the counts above.
+PARTIAL_CALLS = "partial_calls"
+SUMS = (
+    "cost",
+    "session_cost",
+    *(kind.column for kind in TOKEN_KINDS),
+    PARTIAL_CALLS,
+)  # NULL when no call had one
+_SUM_SOURCES = {
+    "cost": "cost",
+    "session_cost": "CASE WHEN session_id IS NOT NULL THEN cost END",
+    PARTIAL_CALLS: "CASE WHEN partial THEN 1 END",
+}
 
 
 class Table:
@@ -213,6 +225,7 @@ class _Totals:
             row.cost,
             row.cost if row.session_id is not None else None,
             *(getattr(usage, n) for n in _TOKEN_FIELDS),
+            1 if row.partial else None,
         )
         for i, value in enumerate(values):
             if value is not None:

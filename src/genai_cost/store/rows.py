@@ -138,5 +138,8 @@ def call_row(
         finish_reasons=json.dumps([str(r) for r in finish]) if isinstance(finish, (list, tuple)) else None,
         price_version=_str(get(sc.GENAI_COST_PRICE_VERSION)),
         priced_at=format_ns(end_ns) if cost is not None and end_ns is not None else None,
+        cost_tools=_float(get(sc.GENAI_COST_TOOLS_AMOUNT)),
+        partial=bool(get(sc.GENAI_COST_PARTIAL)),
+        partial_reason=_str(get(sc.GENAI_COST_PARTIAL_REASON)),
         usage=Usage.from_attributes(attrs),
     )
