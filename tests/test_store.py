@@ -606,15 +606,18 @@ def test_m006_upgrades_a_store_and_its_hourly_totals_keep_every_call(tmp_path: P
     with UsageStore.open(path, create=False) as store:
         before = [row.to_dict() for row in store.report("feature")]
     old = _connect(path)
-    old.execute("ALTER TABLE usage DROP COLUMN service_tier")  # back to m005's schema
-    for column in ("processing", "speed", "inference_geo"):
+    # Back to m005's schema: m007's columns and m006's go (the rollup tables are made again below).
+    m007 = [column for column, _ in migrations._M007_UNITS] + ["cost_tools", "partial", "partial_reason"]
+    for column in (*m007, "service_tier", "processing", "speed", "inference_geo"):
         old.execute(f"ALTER TABLE usage DROP COLUMN {column}")
     for table in migrations._M004_TABLES:
         old.execute(f"DROP TABLE {table.name}")
         table.create(old, SQLITE, migrations._M004_TOKENS)
         table.backfill(old, migrations._M004_TOKENS)
-    old.execute(f"DELETE FROM {migrations.MIGRATIONS_TABLE} WHERE name = 'm006_served_dimensions'")
-    old.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) - 1}")
+    old.execute(
+        f"DELETE FROM {migrations.MIGRATIONS_TABLE} WHERE name IN ('m006_served_dimensions', 'm007_priced_units')"
+    )
+    old.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) - 2}")
     old.close()
     with UsageStore.open(path, create=False) as store:
         assert [row.to_dict() for row in store.report("feature")] == before

@@ -192,6 +192,7 @@ def m006_served_dimensions(db: Any, d: Dialect) -> None:
 _M006_TABLES = tuple(rollup.Table(t.name, (*t.keys, "pricing")) for t in _M004_TABLES)
 
 
+@migration
 def m007_priced_units(db: Any, d: Dialect) -> None:
     # Units billed per use beside the tokens (tool calls, images, audio seconds, characters), the part
     # of the cost they make, and whether a call was priced for part of what was billed (a unit with no
