@@ -573,3 +573,19 @@ def test_gemini_grounding_is_charged_as_google_bills_it(
     assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
     tracer_provider.shutdown()
     meter_provider.shutdown()
+
+
+def test_speech_streamed_to_a_file_is_priced_without_a_parse(
+    run: Run, fake_server: Any, tmp_path: Path
+) -> None:
+    # The usual way to save speech: the body goes to a file, the app never parses the raw response.
+    text = "Saved straight to a file."
+    client = _oai(fake_server)
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input=text
+    ) as response:
+        response.stream_to_file(tmp_path / "speech.mp3")
+    assert (tmp_path / "speech.mp3").read_bytes().startswith(b"ID3")
+    (billed,) = fake_server.ledger
+    expected = billed.input_characters * TTS_1_PER_CHARACTER
+    _assert_priced(run, expected, expected)

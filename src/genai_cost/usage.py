@@ -5,7 +5,9 @@ added into the output), so nothing downstream needs to know which provider a num
 
 Each token kind is declared once, on its ``Usage`` field (``token(...)``): its span attribute, its
 store column and its report header. Span attributes, reading them back, adding two usages, the store
-row and the report columns are all derived from that declaration (``TOKEN_KINDS``).
+row and the report columns are all derived from that declaration (``TOKEN_KINDS``). Units billed per
+use beside the tokens (tool calls, images, audio seconds, characters) are declared the same way, in
+their own block (``unit(...)``), and flow through the same derivations.
 
 How the call was served (service tier, batch processing, speed, inference region: what the response
 says) is declared the same way, in its own block (``served(...)``, ``SERVED_DIMENSIONS``): optional

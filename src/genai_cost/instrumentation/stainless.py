@@ -174,8 +174,18 @@ class StainlessAdapter:
         invocation.finish(info)
         return result
 
+    def _billed_by_request(self, invocation: Invocation) -> bool:
+        """A raw response of a call billed by what it sent (speech): finished now with that usage,
+        since the app may stream the body to a file and never parse it."""
+        if not self.routes[invocation.request.endpoint].usage_from_request:  # type: ignore[index]
+            return False
+        invocation.finish(ResponseInfo(Usage.from_attributes(invocation.request.attributes)))
+        return True
+
     def on_result(self, invocation: Invocation, result: Any) -> Any:
         if invocation.request.raw:
+            if self._billed_by_request(invocation):
+                return result
             return streams.instrument_raw_response(
                 result, invocation, partial(self._on_parsed, is_async=False)
             )
@@ -183,6 +193,8 @@ class StainlessAdapter:
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
         if invocation.request.raw:
+            if self._billed_by_request(invocation):
+                return result
             return streams.instrument_raw_response(
                 result, invocation, partial(self._on_parsed, is_async=True)
             )
