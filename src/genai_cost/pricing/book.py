@@ -2,8 +2,9 @@
 
 ``price`` runs at the end of every instrumented call, sampled or not, so it is built for that: the
 first call for a (provider, model, how it was served) resolves its prices (user override, else
-genai-prices with the variant for the served tier, batch or speed, with any discount) and compiles them
-into a ``Schedule``; every later call is one dict lookup and a few float operations. The cache is bounded, since model names come from responses and are not ours to trust.
+genai-prices with the variant for the served tier, batch or speed, with any discount or uplift) and
+compiles them into a ``Schedule``; every later call is one dict lookup and a few float operations.
+The cache is bounded, since model names come from responses and are not ours to trust.
 """
 
 from __future__ import annotations
