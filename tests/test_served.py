@@ -26,13 +26,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from genai_cost import config
 from genai_cost import semconv as sc
 from genai_cost.config import Settings
 from genai_cost.instrumentation import deferred
 from genai_cost.instrumentation.anthropic import AnthropicInstrumentor
 from genai_cost.instrumentation.google_genai import GoogleGenAIInstrumentor
 from genai_cost.instrumentation.openai import OpenAIInstrumentor
+from genai_cost.pricing import book as book_module
 from genai_cost.pricing.book import PriceBook
+from genai_cost.pricing.overrides import PriceOverrideError
 from genai_cost.processor import CostSpanProcessor
 from genai_cost.store.db import UsageRow, UsageStore
 from genai_cost.store.exporter import LocalStoreSpanExporter
@@ -350,3 +353,51 @@ def test_adding_usages_keeps_the_served_dimensions() -> None:
     assert (first + second).service_tier == (second + first).service_tier == "on_demand_flex"
     assert (first + second).input_tokens == 15
     assert Usage(speed="fast").served_label() == "speed=fast" and Usage().served_label() == ""
+
+
+def test_an_uplift_in_the_override_file_prices_a_dimension_the_data_lacks(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anthropic prices US-only inference (inference_geo "us") at 1.1x on its newer models
+    # (docs.claude.com/en/docs/about-claude/pricing, data residency); genai-prices 0.2.3 has no such
+    # variant, so the user states it. Priority has no rate and no uplift: still partial.
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "uplifts:\n  - {provider: anthropic, model: 'claude-*', inference_geo: US, factor: 1.1}\n"
+    )
+    monkeypatch.setattr(book_module, "_book", None)
+    monkeypatch.setenv(config.PRICES_FILE, str(prices))
+    claude = anthropic.Anthropic(api_key="k", base_url=rig.fake.anthropic_base_url, max_retries=0)
+    claude.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=64,
+        messages=PROMPT,
+        extra_body={"inference_geo": "us"},  # type: ignore[arg-type]
+    )
+    claude.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=64,
+        messages=PROMPT,  # type: ignore[arg-type]
+        extra_body={"inference_geo": "us", "service_tier": "priority"},
+    )
+    expected = {}
+    for response_id, call in _billed(rig).items():
+        served = {"inference_geo": "us", "service_tier": call.service_tier}
+        expected[response_id] = (1.1 * list_price(HAIKU_4_5, call.normalized()), served)
+    check(rig, expected)
+    partial = {
+        (span.attributes or {}).get(sc.GENAI_COST_COST_PARTIAL_REASON) for span in rig.by_response().values()
+    }
+    assert partial == {None, "no rate for service_tier=priority: standard price"}
+    monkeypatch.setattr(book_module, "_book", None)
+
+
+def test_an_uplift_names_one_dimension(tmp_path: Path) -> None:
+    both = tmp_path / "both.yaml"
+    both.write_text("uplifts:\n  - {model: x, speed: fast, inference_geo: us, factor: 2}\n")
+    with pytest.raises(PriceOverrideError, match=r"both\.yaml:2: uplifts\[0\]: give one of service_tier"):
+        PriceBook(both)
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("uplifts:\n  - {inference_geo: us}\n")
+    with pytest.raises(PriceOverrideError, match=r"uplifts\[0\]\.factor: required key is missing"):
+        PriceBook(missing)

@@ -50,7 +50,7 @@ def served(attribute: str, *, column: str | None = None) -> Any:
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one call. ``None`` means "not reported", never zero."""
+    """Token counts of one call, and how it was served. ``None`` means "not reported", never zero."""
 
     # all input, cached and cache-written included (semconv)
     input_tokens: int | None = token(sc.GEN_AI_USAGE_INPUT_TOKENS, label="input tok", rank=3)
@@ -102,7 +102,7 @@ class Usage:
 
     def put_attributes(self, out: dict[str, Any]) -> None:
         """Add the reported counts to ``out`` as span attributes (generated below, from TOKEN_KINDS)."""
-        raise NotImplementedError  # replaced at import by _put_attributes_from(TOKEN_KINDS)
+        raise NotImplementedError  # replaced at import by _put_attributes_from(...), below
 
     def __add__(self, other: Usage) -> Usage:
         """Both calls' counts: a kind reported by either is their sum (absent counts as 0). A served

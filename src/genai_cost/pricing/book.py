@@ -2,8 +2,9 @@
 
 ``price`` runs at the end of every instrumented call, sampled or not, so it is built for that: the
 first call for a (provider, model, how it was served) resolves its prices (user override, else
-genai-prices with the variant for the served tier, batch or speed, with any discount) and compiles them
-into a ``Schedule``; every later call is one dict lookup and a few float operations. The cache is bounded, since model names come from responses and are not ours to trust.
+genai-prices with the variant for the served tier, batch or speed, with any discount or uplift) and
+compiles them into a ``Schedule``; every later call is one dict lookup and a few float operations.
+The cache is bounded, since model names come from responses and are not ours to trust.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from genai_cost.pricing import library
 from genai_cost.pricing.overrides import Overrides, PriceOverrideError, load_overrides
 from genai_cost.pricing.rates import Banded, Rates, Schedule, UnitRates
 from genai_cost.pricing.served import STANDARD, Served, price_context
+from genai_cost.pricing.served import reason as partial_reason
 from genai_cost.usage import Cost, Usage
 
 logger = logging.getLogger("genai_cost")
@@ -171,22 +173,24 @@ class PriceBook:
         overrides = self._overrides
         schedule: Schedule | None
         context = price_context(served) if served != STANDARD else {}
+        absent: list[tuple[str, str]] = []  # served entries the prices have no rate for
         entry = overrides.model_for(provider, model)
         if entry is not None and entry.schedule is not None:
-            schedule = entry.schedule  # the user's own price, used as written
-            if context:  # it has no variants: what was served beyond the standard path is not priced
-                schedule = dataclasses.replace(schedule, partial=overrides_missing(context))
+            schedule = entry.schedule  # the user's own price, used as written; it has no variants
+            absent = list(context.items())
         else:
             if entry is not None and entry.same_as is not None:
                 target_provider, target_model = entry.same_as
-                schedule = self._library_schedule(target_provider or provider, target_model, context)
+                schedule, absent = self._library_schedule(target_provider or provider, target_model, context)
             else:
-                schedule = self._library_schedule(provider, model, context)
+                schedule, absent = self._library_schedule(provider, model, context)
             if entry is not None and entry.units is not None:
                 schedule = _with_unit_rates(schedule, entry.units, entry.where)
             discount = overrides.discount_for(provider, model)
             if schedule is not None and discount is not None:
                 schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
+        if schedule is not None and absent:
+            schedule = self._uplifted(schedule, provider, model, absent)
         result: Schedule | object = schedule if schedule is not None else _UNPRICED
         self.price_version()  # before any cost from this book is handed out
         cache = self._cache
@@ -199,14 +203,30 @@ class PriceBook:
 
     def _library_schedule(
         self, provider: str | None, model: str, context: dict[str, str] | None = None
-    ) -> Schedule | None:
+    ) -> tuple[Schedule | None, list[tuple[str, str]]]:
+        """The model's genai-prices schedule for ``context``, and the context entries it has no rate for."""
         self._ensure_library()
         found = library.find_model(provider, model)
         if found is None:
-            return None
+            return None, []
         if context:
             return library.compile_served(*found, context)
-        return library.compile_model(*found)
+        return library.compile_model(*found), []
+
+    def _uplifted(
+        self, schedule: Schedule, provider: str | None, model: str, absent: list[tuple[str, str]]
+    ) -> Schedule:
+        """The override file's uplift for each served entry without a rate (a multiple of the price);
+        what none covers stays at the standard rate and marks the schedule partial."""
+        left = []
+        for key, value in absent:
+            uplift = self._overrides.uplift_for(provider, model, key, value)
+            if uplift is None:
+                left.append((key, value))
+            else:
+                origin = f"{schedule.origin}, {key}={value} x{uplift.factor:g} {uplift.where}"
+                schedule = schedule.scaled(uplift.factor, origin)
+        return dataclasses.replace(schedule, partial=partial_reason(left))
 
     def _ensure_library(self) -> None:
         if self._library_ready:
@@ -242,12 +262,6 @@ class PriceBook:
                 raise PriceOverrideError(
                     file, int(line), "same_as", f"no known price for model {target_model!r}"
                 )
-
-
-def overrides_missing(context: dict[str, str]) -> str:
-    """The partial-price reason for a served context on a model priced by the override file."""
-    served = ", ".join(f"{key}={value}" for key, value in context.items())
-    return f"no rate for {served} in the price override file: standard price"
 
 
 def _with_unit_rates(schedule: Schedule | None, units: UnitRates, where: str) -> Schedule:

@@ -251,30 +251,29 @@ def compile_model(provider: Provider, info: ModelInfo) -> Schedule | None:
 
 
 # --- served variants (issue 15: batch, service tiers, fast mode) ---------------------------------------
-def compile_served(provider: Provider, info: ModelInfo, context: Mapping[str, str]) -> Schedule | None:
+def compile_served(
+    provider: Provider, info: ModelInfo, context: Mapping[str, str]
+) -> tuple[Schedule | None, list[tuple[str, str]]]:
     """A model's prices for a served context (``served.price_context``): its variants that match the
-    context applied over its standard prices, over time, as genai-prices' ``ModelInfo.get_prices`` does.
+    context applied over its standard prices, over time, as genai-prices' ``ModelInfo.get_prices`` does;
+    and the context entries no variant prices (left at the standard rate).
 
     A variant or a standard price may start on a date: the schedule changes on each of those dates.
-    A served dimension no variant prices leaves the standard rate and marks the schedule ``partial``.
     """
     from genai_prices.types import ModelPrice, StartDateConstraint
 
     variants = [
         v for v in info.price_variants or () if all(context.get(k) == value for k, value in v.when.items())
     ]
-    partial = missing(context, (v.when for v in variants))
+    absent = missing(context, (v.when for v in variants))
     if not variants:
-        standard = compile_model(provider, info)
-        return None if standard is None else dataclasses.replace(standard, partial=partial)
+        return compile_model(provider, info), absent
     constraints = [v.constraint for v in variants if v.constraint is not None]
     if not isinstance(info.prices, ModelPrice):
         constraints += [c.constraint for c in info.prices if c.constraint is not None]
     if not all(isinstance(c, StartDateConstraint) for c in constraints):
-        # Time-of-day windows and variants together: none in the data; refuse rather than guess.
-        standard = compile_model(provider, info)
-        reason = f"no rate for {context} with time-of-day prices: standard price"
-        return None if standard is None else dataclasses.replace(standard, partial=reason)
+        # Time-of-day windows and variants together: none in the data; standard rather than a guess.
+        return compile_model(provider, info), list(context.items())
     gap = _MISSING_BANDS.get((_owner(provider, info), info.id))
     days = sorted({c.start_date for c in constraints if isinstance(c, StartDateConstraint)})
 
@@ -285,16 +284,16 @@ def compile_served(provider: Provider, info: ModelInfo, context: Mapping[str, st
 
     first = on(None)
     if first is None:
-        return None
+        return None, absent
     periods = [Period(ALWAYS, 0.0, 0.0, first)]
     for day in days:
         prices = on(day)
         if prices is None:
-            return None
+            return None, absent
         start = datetime.combine(day, time(0), tzinfo=UTC).timestamp()
         periods.append(Period(FROM_TIMESTAMP, start, 0.0, prices))
     origin = f"genai-prices {provider.id}/{info.id} " + ",".join(f"{k}={v}" for k, v in context.items())
-    return dataclasses.replace(Schedule.over_time(tuple(periods), origin), partial=partial)
+    return Schedule.over_time(tuple(periods), origin), absent
 
 
 def _utc_seconds(value: time) -> float:

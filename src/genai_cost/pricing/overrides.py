@@ -36,7 +36,11 @@ MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "sa
 LONG_CONTEXT_KEYS = ("above", *PRICE_FIELDS)
 SAME_AS_KEYS = ("model", "provider")
 DISCOUNT_KEYS = ("provider", "model", "percent")
-TOP_KEYS = ("version", "models", "discounts")
+# An uplift prices a served dimension the data has no rate for (pricing/served.py) as a multiple of
+# the model's price: one dimension and its value, as ``genai_cost.cost.partial_reason`` names them.
+SERVED_KEYS = ("service_tier", "processing", "speed", "inference_geo")
+UPLIFT_KEYS = ("provider", "model", *SERVED_KEYS, "factor")
+TOP_KEYS = ("version", "models", "discounts", "uplifts")
 
 
 class PriceOverrideError(LocatedError):
@@ -83,10 +87,28 @@ class Discount:
 
 
 @dataclass(frozen=True, slots=True)
+class Uplift:
+    provider: str | None
+    key: str  # a served dimension (SERVED_KEYS)
+    value: str
+    factor: float  # the price of what was served, as a multiple of the model's price
+    where: str
+    _match: Callable[[str], bool] | None
+
+    def matches(self, provider: str | None, model: str, key: str, value: str) -> bool:
+        if (key, value) != (self.key, self.value):
+            return False
+        if self.provider is not None and (provider or "").lower() != self.provider:
+            return False
+        return self._match is None or bool(self._match(model.lower()))
+
+
+@dataclass(frozen=True, slots=True)
 class Overrides:
     models: tuple[ModelOverride, ...] = ()
     discounts: tuple[Discount, ...] = ()
     source: str | None = None
+    uplifts: tuple[Uplift, ...] = ()
 
     def model_for(self, provider: str | None, model: str) -> ModelOverride | None:
         """The first entry (in file order) that matches."""
@@ -99,6 +121,13 @@ class Overrides:
         for discount in self.discounts:
             if discount.matches(provider, model):
                 return discount
+        return None
+
+    def uplift_for(self, provider: str | None, model: str, key: str, value: str) -> Uplift | None:
+        """The first uplift (in file order) for this served dimension of this model."""
+        for uplift in self.uplifts:
+            if uplift.matches(provider, model, key, value):
+                return uplift
         return None
 
 
@@ -129,7 +158,11 @@ class _Validator(located.Checker):
         if "discounts" in top:
             for index, item in enumerate(self.sequence(top["discounts"][1], "discounts")):
                 discounts.append(self.discount(item, f"discounts[{index}]"))
-        return Overrides(tuple(models), tuple(discounts), self.file)
+        uplifts: list[Uplift] = []
+        if "uplifts" in top:
+            for index, item in enumerate(self.sequence(top["uplifts"][1], "uplifts")):
+                uplifts.append(self.uplift(item, f"uplifts[{index}]"))
+        return Overrides(tuple(models), tuple(discounts), self.file, tuple(uplifts))
 
     def model(self, node: Node, field: str) -> ModelOverride:
         entry = self.mapping(node, field, MODEL_KEYS)
@@ -230,6 +263,24 @@ class _Validator(located.Checker):
             raise self.fail(node.line, field, "give a provider, a model, or both (use model: '*' for all)")
         return Discount(
             provider, model, 1 - percent / 100, f"{self.file}:{node.line}", _pattern(model) if model else None
+        )
+
+    def uplift(self, node: Node, field: str) -> Uplift:
+        entry = self.mapping(node, field, UPLIFT_KEYS)
+        if "factor" not in entry:
+            raise self.fail(node.line, join_field(field, "factor"), "required key is missing")
+        factor = self.number(entry["factor"][1], join_field(field, "factor"))
+        served = [key for key in SERVED_KEYS if key in entry]
+        if len(served) != 1:
+            raise self.fail(
+                node.line, field, f"give one of {', '.join(SERVED_KEYS)} (the dimension and its value)"
+            )
+        key = served[0]
+        value = self.string(entry[key][1], join_field(field, key)).strip().lower()
+        provider = self._provider(entry, field)
+        model = self.string(entry["model"][1], join_field(field, "model")) if "model" in entry else None
+        return Uplift(
+            provider, key, value, factor, f"{self.file}:{node.line}", _pattern(model) if model else None
         )
 
 

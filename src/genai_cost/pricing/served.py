@@ -49,11 +49,14 @@ def price_context(served: Served) -> dict[str, str]:
     return context
 
 
-def missing(context: Mapping[str, str], priced: Iterable[Mapping[str, str]]) -> str | None:
-    """The partial-price reason for the context entries no variant prices (``priced``: the ``when`` of
-    the variants that apply), or None when every served dimension has its rate."""
+def missing(context: Mapping[str, str], priced: Iterable[Mapping[str, str]]) -> list[tuple[str, str]]:
+    """The context entries no variant prices (``priced``: the ``when`` of the variants that apply)."""
     whens = list(priced)
-    absent = [
-        f"{key}={value}" for key, value in context.items() if not any(w.get(key) == value for w in whens)
-    ]
-    return f"no rate for {', '.join(absent)}: standard price" if absent else None
+    return [(key, value) for key, value in context.items() if not any(w.get(key) == value for w in whens)]
+
+
+def reason(absent: Iterable[tuple[str, str]]) -> str | None:
+    """The partial-price reason (``genai_cost.cost.partial_reason``) for served entries without a rate,
+    or None when there are none."""
+    named = ", ".join(f"{key}={value}" for key, value in absent)
+    return f"no rate for {named}: standard price" if named else None
