@@ -386,7 +386,7 @@ def test_an_uplift_in_the_override_file_prices_a_dimension_the_data_lacks(
         expected[response_id] = (1.1 * list_price(HAIKU_4_5, call.normalized()), served)
     check(rig, expected)
     partial = {
-        (span.attributes or {}).get(sc.GENAI_COST_COST_PARTIAL_REASON) for span in rig.by_response().values()
+        (span.attributes or {}).get(sc.GENAI_COST_PARTIAL_REASON) for span in rig.by_response().values()
     }
     assert partial == {None, "no rate for service_tier=priority: standard price"}
     monkeypatch.setattr(book_module, "_book", None)
