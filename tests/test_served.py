@@ -37,6 +37,7 @@ from genai_cost.pricing import book as book_module
 from genai_cost.pricing.book import PriceBook
 from genai_cost.pricing.overrides import PriceOverrideError
 from genai_cost.processor import CostSpanProcessor
+from genai_cost.store import reprice
 from genai_cost.store.db import UsageRow, UsageStore
 from genai_cost.store.exporter import LocalStoreSpanExporter
 from genai_cost.usage import Usage
@@ -190,6 +191,12 @@ def test_openai_flex_and_priority_are_priced_at_the_tier_served(rig: Rig, tmp_pa
         assert attrs[sc.OPENAI_RESPONSE_SERVICE_TIER] == attrs[sc.GENAI_COST_PRICING_SERVICE_TIER]
         assert sc.GENAI_COST_PARTIAL not in attrs
     check(rig, expected)
+    # Re-pricing the store prices each call at its stored tier: nothing changes (at the standard
+    # rates every call would).
+    with UsageStore.open(rig.store_path, create=False) as store:
+        repricing = reprice.plan(store, PriceBook())
+    assert [g.changed for g in repricing.groups] == [0] * len(repricing.groups) and repricing.groups
+    assert repricing.after == pytest.approx(sum(c for c, _ in expected.values()), abs=1e-12)
 
 
 def test_anthropic_batch_and_fast_mode(rig: Rig) -> None:
