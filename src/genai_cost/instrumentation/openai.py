@@ -124,9 +124,11 @@ def responses_usage(usage: Any) -> Usage | None:
 
 def stated_cost(usage: Any) -> float | None:
     """The cost the provider put in the usage itself, USD: OpenRouter's ``usage.cost`` (JSON and a
-    stream's last chunk). Only a finite non-negative number counts (Perplexity's ``cost`` object,
-    say, is not one)."""
+    stream's last chunk), Perplexity's ``usage.cost.total_cost`` (its breakdown's total). Only a
+    finite non-negative number counts."""
     value = get(usage, "cost")
+    if value is not None and type(value) not in (int, float):
+        value = get(value, "total_cost")
     if type(value) in (int, float) and 0 <= value < _INFINITY:
         return float(value)
     return None
