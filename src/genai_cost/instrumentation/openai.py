@@ -126,7 +126,16 @@ def stated_cost(usage: Any) -> float | None:
     """The cost the provider put in the usage itself, USD: OpenRouter's ``usage.cost`` (JSON and a
     stream's last chunk), Perplexity's ``usage.cost.total_cost`` (its breakdown's total). Only a
     finite non-negative number counts."""
-    value = get(usage, "cost")
+    if usage is None:
+        return None
+    value: Any
+    if type(usage) is dict:
+        value = usage.get("cost")
+    else:  # read without fields.get: a missing name there costs an exception, and most calls have none
+        extra = getattr(usage, "__pydantic_extra__", None)  # the SDK's usage type has no cost field
+        value = extra.get("cost") if extra else None
+        if value is None:
+            value = getattr(usage, "__dict__", _NO_FIELDS).get("cost")
     if value is not None and type(value) not in (int, float):
         value = get(value, "total_cost")
     if type(value) in (int, float) and 0 <= value < _INFINITY:
@@ -135,6 +144,7 @@ def stated_cost(usage: Any) -> float | None:
 
 
 _INFINITY = float("inf")
+_NO_FIELDS: dict[str, Any] = {}
 
 
 def _finish_reasons(choices: Any) -> tuple[str, ...]:
