@@ -182,6 +182,27 @@ def test_openrouter_stated_cost_wins(harness: Harness, fake_server: Any) -> None
         assert reprice.plan(store, PriceBook()).calls == 0
 
 
+def test_perplexity_states_its_cost_as_a_breakdown(harness: Harness, fake_server: Any) -> None:
+    client = openai.OpenAI(api_key="k", base_url=fake_server.compatible_base_url("perplexity"), max_retries=0)
+    chat(client, "sonar", "What is new today?")
+    list(chat(client, "sonar", "And yesterday?", stream=True))
+    calls = fake_server.ledger
+    spans = harness.agree(sum(c.provider_cost or 0.0 for c in calls), source=sc.COST_SOURCE_PROVIDER)
+    for span, billed in zip(spans, calls, strict=True):
+        assert span.attributes[sc.GEN_AI_PROVIDER_NAME] == "perplexity"  # the semconv value
+        # The request fee at the low search context size, docs.perplexity.ai/guides/pricing: $5 per
+        # thousand requests, sonar's tokens $1 per million in and out.
+        assert billed.provider_cost == pytest.approx(
+            (billed.input_tokens + billed.output_tokens) / M + 5 / 1000, rel=1e-12
+        )
+        # Our estimate takes the one fee the price data has for sonar, the high search context size's
+        # $12 per thousand requests (docs.perplexity.ai/guides/pricing): only the provider knows the
+        # size a call used, so its stated cost is the bill.
+        assert span.attributes[sc.GENAI_COST_COST_ESTIMATE] == pytest.approx(
+            (billed.input_tokens + billed.output_tokens) / M + 12 / 1000, rel=1e-12
+        )
+
+
 def test_a_budget_is_charged_the_stated_cost(harness: Harness, fake_server: Any, tmp_path: Path) -> None:
     genai_cost.configure_budgets([{"name": "all", "limit_usd": 10}], ledger=tmp_path / "budget.db")
     try:

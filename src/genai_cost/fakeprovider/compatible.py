@@ -8,6 +8,8 @@ format with its reply adjusted:
   which always carries the usage), and names the upstream ``provider``. The cost is the fake's own:
   tokens at the rates in ``OPENROUTER_RATES``, recorded in the ledger as ``provider_cost``.
 - **Together** and **Fireworks** answer as OpenAI does.
+- **Perplexity** bills tokens plus a fee per request and states it as ``usage.cost``, a breakdown
+  with its ``total_cost`` (rates in ``PERPLEXITY_RATES``; recorded as ``provider_cost``).
 - **LiteLLM's proxy** answers as OpenAI does and states the cost it charged in the
   ``x-litellm-response-cost`` header (recorded in the ledger as ``provider_cost``).
 - **Azure OpenAI** serves ``/openai/deployments/<deployment>/chat/completions?api-version=...``,
@@ -34,6 +36,14 @@ OPENROUTER_RATES: dict[str, tuple[float, float, float]] = {
     "google/gemini-2.5-flash": (0.30, 0.075, 2.50),
     "openai/gpt-4o-mini": (0.15, 0.075, 0.60),
     "*": (1.00, 0.25, 2.00),
+}
+
+# Perplexity, USD per million tokens (input, output) and per thousand requests at the low search
+# context size, docs.perplexity.ai/guides/pricing.
+PERPLEXITY_RATES: dict[str, tuple[float, float, float]] = {
+    "sonar": (1.00, 1.00, 5.00),
+    "sonar-pro": (3.00, 15.00, 6.00),
+    "*": (1.00, 1.00, 5.00),
 }
 
 # Azure's first API version that accepts stream_options.
@@ -94,6 +104,33 @@ class OpenRouterFormat(CompatibleFormat):
         for document in _documents(reply):
             document["provider"] = _OPENROUTER_UPSTREAM.get(model, "OpenAI")
         reply.provider_cost = cost
+        return reply
+
+
+class PerplexityFormat(CompatibleFormat):
+    """Perplexity: tokens plus a fee per request (by search context size), stated as the breakdown
+    ``usage.cost`` with its ``total_cost``; the fake always ends a stream with its usage."""
+
+    def __init__(self) -> None:
+        super().__init__("perplexity")
+
+    def chat_completions(self, request: Request) -> Reply:
+        body = {**request.body, "stream_options": {"include_usage": True}}
+        served = Request(request.method, request.path, request.query, request.headers, body, request.params)
+        reply = super().chat_completions(served)
+        model = self.model_of(request)
+        tokens = self.expected_tokens("chat.completions", request.body, model)
+        per_input, per_output, per_request = PERPLEXITY_RATES.get(model, PERPLEXITY_RATES["*"])
+        cost = {
+            "input_tokens_cost": tokens.input_tokens * per_input / 1e6,
+            "output_tokens_cost": tokens.output_tokens * per_output / 1e6,
+            "request_cost": per_request / 1000,
+        }
+        cost["total_cost"] = sum(cost.values())
+        for usage in _usages(reply):
+            usage["search_context_size"] = "low"
+            usage["cost"] = cost
+        reply.provider_cost = cost["total_cost"]
         return reply
 
 
@@ -164,7 +201,7 @@ def _usages(reply: Reply) -> list[dict[str, Any]]:
 
 
 # The providers reached at ``/v1/genai-cost-fake/<name>`` (Azure has its own route, see AzureFormat).
-COMPATIBLE_PROVIDERS = ("deepseek", "openrouter", "together", "fireworks", "litellm")
+COMPATIBLE_PROVIDERS = ("deepseek", "openrouter", "together", "fireworks", "perplexity", "litellm")
 
 
 def compatible_formats() -> list[OpenAIFormat]:
@@ -174,6 +211,7 @@ def compatible_formats() -> list[OpenAIFormat]:
         OpenRouterFormat(),
         CompatibleFormat("together"),
         CompatibleFormat("fireworks"),
+        PerplexityFormat(),
         LiteLLMFormat(),
         AzureFormat(),
     ]

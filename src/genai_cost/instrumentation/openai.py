@@ -125,15 +125,27 @@ def responses_usage(usage: Any) -> Usage | None:
 
 def stated_cost(usage: Any) -> float | None:
     """The cost the provider put in the usage itself, USD: OpenRouter's ``usage.cost`` (JSON and a
-    stream's last chunk). Only a finite non-negative number counts (Perplexity's ``cost`` object,
-    say, is not one)."""
-    value = get(usage, "cost")
+    stream's last chunk), Perplexity's ``usage.cost.total_cost`` (its breakdown's total). Only a
+    finite non-negative number counts."""
+    if usage is None:
+        return None
+    value: Any
+    if type(usage) is dict:
+        value = usage.get("cost")
+    else:  # read without fields.get: a missing name there costs an exception, and most calls have none
+        extra = getattr(usage, "__pydantic_extra__", None)  # the SDK's usage type has no cost field
+        value = extra.get("cost") if extra else None
+        if value is None:
+            value = getattr(usage, "__dict__", _NO_FIELDS).get("cost")
+    if value is not None and type(value) not in (int, float):
+        value = get(value, "total_cost")
     if type(value) in (int, float) and 0 <= value < _INFINITY:
         return float(value)
     return None
 
 
 _INFINITY = float("inf")
+_NO_FIELDS: dict[str, Any] = {}
 
 
 def _served(info: ResponseInfo, tier: Any) -> ResponseInfo:
