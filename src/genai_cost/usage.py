@@ -287,6 +287,9 @@ class Cost:
     # --- priced units beyond tokens ---
     tools: float = 0.0  # tool calls, images, audio, characters (billed per use)
     partial: str | None = None  # what has no rate ("web_fetch_calls"): the total is short of it
+    stated: bool = (
+        False  # the provider stated the total (the bill) and no parts: the parts above are not known
+    )
 
     def to_attributes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

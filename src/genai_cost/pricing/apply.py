@@ -63,24 +63,36 @@ def put_provider_cost(
     usage: Usage,
     compat: Writer | None = None,
 ) -> Cost:
-    """The provider's own cost of a call, passed through unchanged: on the span (source ``provider``,
-    our ``estimate`` beside it as ``genai_cost.cost.estimate``) and in the cost metric. Its parts are
-    not known (the provider states a total), so the part attributes are left out."""
-    cost = Cost(amount)
-    attributes = {**metric_attributes, _CURRENCY: cost.currency, _SOURCE: sc.COST_SOURCE_PROVIDER}
-    instruments.cost.record(amount, attributes)
+    """The provider's own cost of a call, passed through unchanged: in the cost metric
+    (``record_provider_cost``) and on the span (``put_provider_cost_attributes``)."""
+    cost = Cost(amount, stated=True)
+    record_provider_cost(instruments, metric_attributes, cost)
     if out is not None:
-        out[sc.GEN_AI_USAGE_COST_AMOUNT] = amount
-        out[_CURRENCY] = cost.currency
-        out[_SOURCE] = sc.COST_SOURCE_PROVIDER
-        if estimate is not None:
-            out[sc.GENAI_COST_COST_ESTIMATE] = estimate.total
-        if compat is not None:
-            try:
-                compat(out, cost, usage)
-            except Exception:
-                log_internal_error("compatibility attributes")
+        put_provider_cost_attributes(out, cost, estimate, usage, compat)
     return cost
+
+
+def record_provider_cost(instruments: Instruments, metric_attributes: Mapping[str, Any], cost: Cost) -> None:
+    attributes = {**metric_attributes, _CURRENCY: cost.currency, _SOURCE: sc.COST_SOURCE_PROVIDER}
+    instruments.cost.record(cost.total, attributes)
+
+
+def put_provider_cost_attributes(
+    out: dict[str, Any], cost: Cost, estimate: Cost | None, usage: Usage, compat: Writer | None = None
+) -> None:
+    """A stated cost on the span: source ``provider``, our ``estimate`` beside it as
+    ``genai_cost.cost.estimate``, the ``compat`` families' attributes showing the stated amount. Its
+    parts are not known (the provider states a total), so the part attributes are left out."""
+    out[sc.GEN_AI_USAGE_COST_AMOUNT] = cost.total
+    out[_CURRENCY] = cost.currency
+    out[_SOURCE] = sc.COST_SOURCE_PROVIDER
+    if estimate is not None:
+        out[sc.GENAI_COST_COST_ESTIMATE] = estimate.total
+    if compat is not None:
+        try:
+            compat(out, cost, usage)
+        except Exception:
+            log_internal_error("compatibility attributes")
 
 
 _CURRENCY = sc.GEN_AI_USAGE_COST_CURRENCY
