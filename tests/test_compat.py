@@ -331,3 +331,28 @@ def test_processor_stated_cost_is_what_every_family_shows(otel: Any) -> None:
     assert otel.metric_sum(sc.METRIC_COST, {sc.GEN_AI_USAGE_COST_SOURCE: "provider"}) == pytest.approx(
         stated, abs=1e-9
     )
+
+
+def test_processor_stated_cost_in_another_currency_gets_no_usd_attributes(otel: Any) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(CostSpanProcessor(otel.meter_provider, Settings(compat=ALL)))
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    attributes = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 1_000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200,
+        sc.GEN_AI_USAGE_COST_AMOUNT: 0.03,
+        sc.GEN_AI_USAGE_COST_CURRENCY: "EUR",
+        sc.GEN_AI_USAGE_COST_SOURCE: "provider",
+    }
+    with provider.get_tracer("another.gateway.instrumentation").start_as_current_span(
+        "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attributes
+    ):
+        pass
+    (span,) = spans.get_finished_spans()
+    assert not set().union(*COMPAT_KEYS.values()) & set(span.attributes)
+    (point,) = otel.metric_points(sc.METRIC_COST)
+    assert (point.sum, point.attributes[sc.GEN_AI_USAGE_COST_CURRENCY]) == (0.03, "EUR")

@@ -141,7 +141,9 @@ class CostSpanProcessor(SpanProcessor):
             estimate, priced_by = get_price_book().price_either(provider, model, request_model, usage, when)
             if priced_by is not None and priced_by != model:
                 out[sc.GENAI_COST_PRICING_MODEL] = priced_by
-        put_provider_cost_attributes(out, stated, estimate, usage, self._compat)
+        # The compatibility attributes are USD amounts: a cost stated in another currency is not one.
+        compat = self._compat if stated.currency == sc.COST_CURRENCY_USD else None
+        put_provider_cost_attributes(out, stated, estimate, usage, compat)
         for key in _STATED_KEYS:  # the stated cost stays as sent
             if key in attrs:
                 del out[key]
