@@ -91,15 +91,11 @@ class UnitRates:
             used = getattr(usage, name)
             if not used:
                 continue
-            if name == "images":
-                rate = self.image_rate(usage.image_option)
-                if rate is None:  # name the size and quality that has no rate
-                    missing.append(f"images {usage.image_option}" if usage.image_option else name)
-                    continue
-            else:
-                rate = getattr(self, name)
-            if rate is None:
-                missing.append(name)
+            rate = self.image_rate(usage.image_option) if name == "images" else getattr(self, name)
+            if rate is None:  # an image's size and quality is named: the rate is missing for it alone
+                missing.append(
+                    f"images {usage.image_option}" if name == "images" and usage.image_option else name
+                )
                 continue
             if name == "audio_seconds" and used < self.audio_minimum_seconds:
                 used = self.audio_minimum_seconds
