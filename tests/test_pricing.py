@@ -614,6 +614,27 @@ def test_json_override_file_and_discount_by_model(tmp_path: Path) -> None:
             "unknown key",
         ),
         (
+            "image_option.yaml",
+            'models:\n  - model: dall-e-3\n    image:\n      "1024x1024/hd": 0.08\n      huge/hd: 0.2\n',
+            5,
+            "models[0].image.huge/hd",
+            "<width>x<height>/<quality>",
+        ),
+        (
+            "image_rate.yaml",
+            'models:\n  - model: dall-e-3\n    image:\n      "1024x1024/hd": cheap\n',
+            4,
+            "models[0].image.1024x1024/hd",
+            "number",
+        ),
+        (
+            "image_empty.json",
+            '{"models": [{"model": "dall-e-3",\n "image": {}}]}',
+            2,
+            "models[0].image",
+            "at least one",
+        ),
+        (
             "nan.json",
             '{"models": [{"model": "a",\n "input": NaN, "output": 1}]}',
             2,

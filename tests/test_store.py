@@ -57,6 +57,8 @@ EXPECTED_COLUMNS = [
     ("web_search_calls", "INTEGER"), ("web_fetch_calls", "INTEGER"), ("code_execution_calls", "INTEGER"),
     ("file_search_calls", "INTEGER"), ("images", "INTEGER"), ("audio_seconds", "REAL"),
     ("input_characters", "INTEGER"), ("cost_tools", "REAL"), ("partial", "INTEGER"), ("partial_reason", "TEXT"),
+    # m008_image_option
+    ("image_option", "TEXT"),
 ]  # fmt: skip
 ALL_MIGRATIONS = [
     "m001_usage",
@@ -67,6 +69,7 @@ ALL_MIGRATIONS = [
     "m005_price_version",
     "m006_served_dimensions",
     "m007_priced_units",
+    "m008_image_option",
 ]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
@@ -606,18 +609,18 @@ def test_m006_upgrades_a_store_and_its_hourly_totals_keep_every_call(tmp_path: P
     with UsageStore.open(path, create=False) as store:
         before = [row.to_dict() for row in store.report("feature")]
     old = _connect(path)
-    # Back to m005's schema: m007's columns and m006's go (the rollup tables are made again below).
+    # Back to m005's schema: m008's, m007's and m006's columns go (the rollup tables are made again below).
     m007 = [column for column, _ in migrations._M007_UNITS] + ["cost_tools", "partial", "partial_reason"]
-    for column in (*m007, "service_tier", "processing", "speed", "inference_geo"):
+    for column in ("image_option", *m007, "service_tier", "processing", "speed", "inference_geo"):
         old.execute(f"ALTER TABLE usage DROP COLUMN {column}")
     for table in migrations._M004_TABLES:
         old.execute(f"DROP TABLE {table.name}")
         table.create(old, SQLITE, migrations._M004_TOKENS)
         table.backfill(old, migrations._M004_TOKENS)
     old.execute(
-        f"DELETE FROM {migrations.MIGRATIONS_TABLE} WHERE name IN ('m006_served_dimensions', 'm007_priced_units')"
+        f"DELETE FROM {migrations.MIGRATIONS_TABLE} WHERE name IN ('m006_served_dimensions', 'm007_priced_units', 'm008_image_option')"
     )
-    old.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) - 2}")
+    old.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) - 3}")
     old.close()
     with UsageStore.open(path, create=False) as store:
         assert [row.to_dict() for row in store.report("feature")] == before

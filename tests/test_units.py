@@ -364,8 +364,16 @@ def test_groq_whisper_is_priced_per_hour_with_a_10_second_minimum(
 TTS_1_PER_CHARACTER = 15.00 / 1e6
 # gpt-image-1, USD per million tokens: text input $5.00, image output $40.00 (https://openai.com/api/pricing).
 GPT_IMAGE_1 = {"input": 5.00, "output": 40.00}
-# DALL-E 3 standard 1024x1024: $0.040 per image (https://openai.com/api/pricing, "Image generation").
-DALL_E_3_STANDARD_1024 = 0.040
+# DALL-E, USD per image by model, size and quality (https://openai.com/api/pricing, "Image generation":
+# DALL·E 3 standard 1024x1024 $0.040, 1024x1792/1792x1024 $0.080; HD 1024x1024 $0.080, 1024x1792/1792x1024
+# $0.120; DALL·E 2 256x256 $0.016, 512x512 $0.018, 1024x1024 $0.020).
+DALL_E = {
+    ("dall-e-3", "1024x1024/standard"): 0.040,
+    ("dall-e-3", "1792x1024/standard"): 0.080,
+    ("dall-e-3", "1024x1792/hd"): 0.120,
+    ("dall-e-3", "1792x1024/hd"): 0.120,
+    ("dall-e-2", "512x512/standard"): 0.018,
+}
 
 
 def test_speech_is_priced_per_character(run: Run, fake_server: Any) -> None:
@@ -389,29 +397,107 @@ def test_gpt_image_1_is_priced_by_tokens(run: Run, fake_server: Any) -> None:
     _assert_priced(run, expected, 0.0)
 
 
-def test_dall_e_3_is_unpriced_until_the_override_file_gives_its_image_rate(
+def _images(fake_server: Any, raw: bool = False, **request: Any) -> None:
+    images = _oai(fake_server).images
+    if raw:  # the raw reply, parsed later: the count is read then, the size and quality kept
+        images.with_raw_response.generate(prompt="a lighthouse at dusk", **request).parse()
+    else:
+        images.generate(prompt="a lighthouse at dusk", **request)
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_dall_e_3_hd_is_priced_per_image_by_size_and_quality(run: Run, fake_server: Any, raw: bool) -> None:
+    _images(fake_server, raw, model="dall-e-3", size="1792x1024", quality="hd", n=1)
+    (billed,) = fake_server.ledger
+    assert (billed.images, billed.image_option) == (1, "1792x1024/hd")
+    attrs = _assert_priced(run, 0.120, 0.120)
+    assert attrs[sc.GENAI_COST_PRICING_IMAGE_OPTION] == "1792x1024/hd"
+    assert attrs[sc.GENAI_COST_IMAGES] == 1
+    assert sc.GENAI_COST_PARTIAL not in attrs
+    (row,) = run.rows()
+    assert (row.usage.images, row.usage.image_option) == (1, "1792x1024/hd")
+
+
+def test_dall_e_3_defaults_to_standard_1024(run: Run, fake_server: Any) -> None:
+    _images(fake_server, model="dall-e-3")
+    (billed,) = fake_server.ledger
+    expected = billed.images * DALL_E[("dall-e-3", billed.image_option)]
+    assert expected == pytest.approx(0.040, abs=TOLERANCE)
+    attrs = _assert_priced(run, expected, expected)
+    assert attrs[sc.GENAI_COST_PRICING_IMAGE_OPTION] == "1024x1024/standard"
+
+
+def test_dall_e_2_is_priced_per_image_of_its_size(run: Run, fake_server: Any) -> None:
+    _images(fake_server, model="dall-e-2", size="512x512", n=3)
+    (billed,) = fake_server.ledger
+    assert billed.images == 3
+    expected = billed.images * DALL_E[("dall-e-2", billed.image_option)]
+    assert expected == pytest.approx(3 * 0.018, abs=TOLERANCE)
+    _assert_priced(run, expected, expected)
+
+
+def test_gpt_image_1_states_no_image_option(run: Run, fake_server: Any) -> None:
+    # Billed by tokens: its size and quality are in the tokens, nothing per image.
+    _images(fake_server, model="gpt-image-1", size="1024x1024", quality="high")
+    (span,) = run.spans.get_finished_spans()
+    assert sc.GENAI_COST_PRICING_IMAGE_OPTION not in (span.attributes or {})
+
+
+def test_an_override_prices_one_size_and_the_list_prices_the_rest(
     run: Run, fake_server: Any, tmp_path: Path
 ) -> None:
-    client = _oai(fake_server)
-    client.images.generate(model="dall-e-3", prompt="a lighthouse at dusk", n=1)
-    (span,) = run.spans.get_finished_spans()
-    attrs = dict(span.attributes or {})
-    # genai-prices 0.2.3 does not list DALL-E 3: its images are counted, the call marked unpriced.
-    assert attrs[sc.GENAI_COST_UNPRICED] is True
-    assert sc.GEN_AI_USAGE_COST_AMOUNT not in attrs
-    assert attrs[sc.GENAI_COST_IMAGES] == 1
     prices = tmp_path / "prices.yaml"
-    prices.write_text("models:\n  - model: dall-e-3\n    image: 0.040\n")
+    prices.write_text('models:\n  - model: dall-e-3\n    image:\n      "1024x1792/hd": 0.10\n')
     get_price_book().load_overrides(prices)
-    run.spans.clear()
-    client.images.generate(model="dall-e-3", prompt="a lighthouse at dusk", n=2)
+    _images(fake_server, model="dall-e-3", size="1024x1792", quality="hd", n=1)
+    _images(fake_server, model="dall-e-3", size="1792x1024", quality="standard", n=1)
+    overridden, listed = run.rows()
+    assert overridden.cost == pytest.approx(0.10, abs=TOLERANCE)
+    assert listed.cost == pytest.approx(DALL_E[("dall-e-3", "1792x1024/standard")], abs=TOLERANCE)
+    assert run.cost_metric_sum() == pytest.approx(0.10 + 0.080, abs=TOLERANCE)
+
+
+def test_an_override_rate_for_any_size_replaces_the_list_prices(
+    run: Run, fake_server: Any, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - model: dall-e-3\n    image: 0.05\n")
+    get_price_book().load_overrides(prices)
+    _images(fake_server, model="dall-e-3", size="1792x1024", quality="hd", n=1)
+    _assert_priced(run, 0.05, 0.05)
+
+
+def test_a_size_without_a_rate_is_marked_partial_not_zero(run: Run, fake_server: Any) -> None:
+    # DALL-E 3 has no 512x512 price: the call is counted, its cost marked partial, naming the size.
+    _images(fake_server, model="dall-e-3", size="512x512", n=1)
     (span,) = run.spans.get_finished_spans()
     attrs = dict(span.attributes or {})
-    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(2 * DALL_E_3_STANDARD_1024, abs=TOLERANCE)
-    assert sc.GENAI_COST_PARTIAL not in attrs
-    rows = run.rows()
-    assert [(row.unpriced, row.usage.images) for row in rows] == [(True, 1), (False, 2)]
-    assert rows[1].cost == pytest.approx(2 * DALL_E_3_STANDARD_1024, abs=TOLERANCE)
+    assert attrs[sc.GENAI_COST_PARTIAL] is True
+    assert "images 512x512/standard" in attrs[sc.GENAI_COST_PARTIAL_REASON]
+    assert attrs[sc.GENAI_COST_IMAGES] == 1
+    (row,) = run.rows()
+    assert row.partial and "512x512/standard" in (row.partial_reason or "")
+
+
+def test_reprice_keeps_image_calls_exact(run: Run, fake_server: Any, tmp_path: Path) -> None:
+    from genai_cost.pricing.book import PriceBook
+    from genai_cost.store import reprice
+
+    _images(fake_server, model="dall-e-3", size="1792x1024", quality="hd", n=1)
+    _images(fake_server, model="dall-e-2", size="512x512", n=3)
+    run.rows()
+    with UsageStore.open(run.db) as store:
+        assert reprice.plan(store, PriceBook()).changed == 0  # the stored size and quality price the same
+        prices = tmp_path / "prices.yaml"
+        prices.write_text('models:\n  - model: dall-e-3\n    image: {"1792x1024/hd": 0.11}\n')
+        plan = reprice.plan(store, PriceBook(prices))
+        assert plan.changed == 1  # only the DALL-E 3 call has a new rate
+        reprice.apply(store, plan)
+        hd, small = store.rows()
+        (total,) = store.report("total")
+    assert hd.cost == pytest.approx(0.11, abs=TOLERANCE)
+    assert small.cost == pytest.approx(3 * DALL_E[("dall-e-2", "512x512/standard")], abs=TOLERANCE)
+    assert total.cost == pytest.approx(0.11 + 3 * 0.018, abs=TOLERANCE)
 
 
 # --- the override file's per-use rates, and re-pricing the store -------------------------------------------

@@ -139,6 +139,9 @@ GENAI_COST_PRICING_SERVICE_TIER: Final = "genai_cost.pricing.service_tier"
 GENAI_COST_PRICING_PROCESSING: Final = "genai_cost.pricing.processing"
 GENAI_COST_PRICING_SPEED: Final = "genai_cost.pricing.speed"
 GENAI_COST_PRICING_INFERENCE_GEO: Final = "genai_cost.pricing.inference_geo"
+# The size and quality of a DALL-E call's images, "<size>/<quality>" ("1024x1792/hd"): what it is
+# billed per image by. From the request (with the API's defaults), since DALL-E makes what is asked.
+GENAI_COST_PRICING_IMAGE_OPTION: Final = "genai_cost.pricing.image_option"
 # The OpenAI semconv names for the served tier (registry: openai.response.service_tier), and the
 # pre-1.37 name other instrumentations still send.
 OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"

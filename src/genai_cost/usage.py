@@ -10,8 +10,9 @@ use beside the tokens (tool calls, images, audio seconds, characters) are declar
 their own block (``unit(...)``), and flow through the same derivations.
 
 How the call was served (service tier, batch processing, speed, inference region: what the response
-says) is declared the same way, in its own block (``served(...)``, ``SERVED_DIMENSIONS``): optional
-strings that select price variants (pricing/served.py), on spans, in the store and in ``--by pricing``.
+says; a DALL-E image's size and quality) is declared the same way, in its own block (``served(...)``,
+``SERVED_DIMENSIONS``): optional strings that select price variants (pricing/served.py) or per-image
+rates, on spans, in the store and (but the image's) in ``--by pricing``.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def unit(attribute: str, *, real: bool = False) -> Any:
     return field(default=None, metadata=meta)
 
 
-def served(attribute: str, *, column: str | None = None) -> Any:
+def served(attribute: str, *, column: str | None = None, grouped: bool = True) -> Any:
     """Declare a served dimension: a string the response states (``attribute`` on spans; ``column``
-    in the store, default the field's name; a migration adds it)."""
-    return field(default=None, metadata={"attribute": attribute, "column": column, "served": True})
+    in the store, default the field's name; a migration adds it). ``grouped``: part of ``--by
+    pricing``'s group (the hourly totals' pricing key, made by m006 from the four dimensions then)."""
+    meta = {"attribute": attribute, "column": column, "served": True, "grouped": grouped}
+    return field(default=None, metadata=meta)
 
 
 @dataclass(slots=True)
@@ -73,6 +76,9 @@ class Usage:
     processing: str | None = served(sc.GENAI_COST_PRICING_PROCESSING)  # "batch"
     speed: str | None = served(sc.GENAI_COST_PRICING_SPEED)
     inference_geo: str | None = served(sc.GENAI_COST_PRICING_INFERENCE_GEO)
+    # A DALL-E call's "<size>/<quality>" ("1024x1024/hd"): it selects the per-image rate
+    # (pricing/rates.py UnitRates.image_rates), not a genai-prices variant; not in --by pricing.
+    image_option: str | None = served(sc.GENAI_COST_PRICING_IMAGE_OPTION, grouped=False)
 
     # --- priced units beyond tokens (billed per use; pricing/rates.py UnitRates) ---
     web_search_calls: int | None = unit(sc.GENAI_COST_WEB_SEARCH_CALLS)
@@ -147,7 +153,7 @@ class Usage:
         """The served dimensions stated, as ``name=value`` words ('' when none): the ``--by pricing``
         group (store/rollup.py computes the same text in SQL)."""
         return " ".join(
-            f"{d.column}={value}" for d in SERVED_DIMENSIONS if (value := getattr(self, d.name)) is not None
+            f"{d.column}={value}" for d in GROUPED_DIMENSIONS if (value := getattr(self, d.name)) is not None
         )
 
 
@@ -216,13 +222,16 @@ class ServedDimension:
     name: str  # the Usage field
     attribute: str  # span attribute
     column: str  # store column
+    grouped: bool = True  # part of --by pricing's group
 
 
 SERVED_DIMENSIONS: tuple[ServedDimension, ...] = tuple(
-    ServedDimension(f.name, f.metadata["attribute"], f.metadata["column"] or f.name)
+    ServedDimension(f.name, f.metadata["attribute"], f.metadata["column"] or f.name, f.metadata["grouped"])
     for f in fields(Usage)
     if f.metadata.get("served")
 )
+# The served dimensions of ``--by pricing``'s group (``served_label``, SERVED_LABEL_SQL).
+GROUPED_DIMENSIONS = tuple(d for d in SERVED_DIMENSIONS if d.grouped)
 
 
 # Every Usage field's store column, in field order (token kinds and served dimensions alike), so the
@@ -234,7 +243,7 @@ STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
 # are stored stripped, so TRIM only takes off the last separator); NULL for the standard path.
 SERVED_LABEL_SQL = (
     "NULLIF(TRIM("
-    + " || ".join(f"COALESCE('{d.column}=' || {d.column} || ' ', '')" for d in SERVED_DIMENSIONS)
+    + " || ".join(f"COALESCE('{d.column}=' || {d.column} || ' ', '')" for d in GROUPED_DIMENSIONS)
     + "), '')"
 )
 

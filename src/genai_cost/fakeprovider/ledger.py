@@ -58,6 +58,8 @@ class BilledCall:
     processing: str | None = None
     speed: str | None = None
     inference_geo: str | None = None
+    # A DALL-E call's images' "<size>/<quality>" ("1024x1792/hd"): what each image was billed at.
+    image_option: str | None = None
     # --- priced units beyond tokens: what the server billed per use (rules.Units) ---
     web_search_calls: int = 0
     web_fetch_calls: int = 0
@@ -77,7 +79,7 @@ class BilledCall:
         from genai_cost.usage import Usage  # lazy: the server itself needs nothing beyond the stdlib
 
         if not self.usage_reported:
-            return Usage(**self._units())
+            return Usage(image_option=self.image_option, **self._units())
         input_tokens = self.input_tokens
         output_tokens = self.output_tokens
         if self.provider == "anthropic":  # Anthropic's input_tokens leaves out the cache
@@ -147,7 +149,7 @@ def billed(
     )
 
 
-_SERVED = ("service_tier", "processing", "speed", "inference_geo")
+_SERVED = ("service_tier", "processing", "speed", "inference_geo", "image_option")
 
 
 class Ledger:

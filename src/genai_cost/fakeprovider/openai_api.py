@@ -529,7 +529,17 @@ class OpenAIFormat:
                 "total_tokens": tokens.input_tokens + tokens.output_tokens,
             }
             return Reply(model=model, body=reply, tokens=tokens, headers=self._headers())
-        return Reply(model=model, body=reply, units=rules.Units(images=count), headers=self._headers())
+        # DALL-E bills per image by size and quality, the API's defaults when not asked (DALL-E 2 has
+        # one quality); the reply states neither. The ledger keeps what each image was billed at.
+        size = body.get("size") or "1024x1024"
+        quality = body.get("quality") if model == "dall-e-3" and body.get("quality") else "standard"
+        return Reply(
+            model=model,
+            body=reply,
+            units=rules.Units(images=count),
+            headers=self._headers(),
+            served={"image_option": f"{size}/{quality}"},
+        )
 
 
 # --- priced units: Responses built-in tool calls ---

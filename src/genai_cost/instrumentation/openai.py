@@ -465,6 +465,23 @@ def read_speech_response(response: Any) -> ResponseInfo:
     return ResponseInfo()  # audio bytes: the usage is the request's characters
 
 
+# DALL-E bills per image by size and quality; its reply states neither, and it makes what is asked, so
+# they are read from the request, with the API's defaults when absent (dall-e-2 has one quality).
+_DALL_E_DEFAULTS = {"dall-e-3": ("1024x1024", "standard"), "dall-e-2": ("1024x1024", "standard")}
+
+
+def read_images_request(body: Mapping[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The model and, for DALL-E, the images' "<size>/<quality>" (``Usage.image_option``, merged into
+    the reply's image count: ``IMAGES.usage_from_request``). gpt-image-1 bills tokens: nothing more."""
+    model = as_str(body.get("model"))
+    defaults = _DALL_E_DEFAULTS.get(model.lower()) if model else None
+    if defaults is None:
+        return model, {}
+    size = served_value(body.get("size")) or defaults[0]
+    quality = served_value(body.get("quality")) or defaults[1]
+    return model, {sc.GENAI_COST_PRICING_IMAGE_OPTION: f"{size}/{quality}"}
+
+
 def read_images_response(response: Any) -> ResponseInfo:
     """gpt-image-1 bills tokens (its usage; the images are output tokens); DALL-E bills per image."""
     fields = fields_of(response)
@@ -482,7 +499,13 @@ def read_images_response(response: Any) -> ResponseInfo:
 
 AUDIO = Route(sc.OP_TRANSCRIPTION, read_model_request, read_audio_response)
 SPEECH = Route(sc.OP_SPEECH, read_speech_request, read_speech_response, usage_from_request=True)
-IMAGES = Route(sc.OP_IMAGE_GENERATION, read_model_request, read_images_response)
+IMAGES = Route(
+    sc.OP_IMAGE_GENERATION,
+    read_images_request,
+    read_images_response,
+    usage_from_request=True,
+    reply_usage=True,
+)
 
 CHAT = Route(sc.OP_CHAT, read_chat_request, read_chat_response, ChatStreamState, prepare_stream)
 COMPLETIONS = Route(

@@ -65,6 +65,9 @@ class Route:
     billable: bool = True  # False: the call costs nothing (token counting), see Request.billable
     # True: the request's usage attributes (read_request's, e.g. speech characters) are billed too
     usage_from_request: bool = False
+    # With usage_from_request: the reply holds usage too (DALL-E's image count beside the request's
+    # size and quality), so a raw reply is read when parsed, not finished from the request alone.
+    reply_usage: bool = False
 
 
 def request_body(options: Any) -> Mapping[str, Any]:
@@ -177,7 +180,8 @@ class StainlessAdapter:
     def _billed_by_request(self, invocation: Invocation) -> bool:
         """A raw response of a call billed by what it sent (speech): finished now with that usage,
         since the app may stream the body to a file and never parse it."""
-        if not self.routes[invocation.request.endpoint].usage_from_request:  # type: ignore[index]
+        route = self.routes[invocation.request.endpoint]  # type: ignore[index]
+        if not route.usage_from_request or route.reply_usage:
             return False
         invocation.finish(ResponseInfo(Usage.from_attributes(invocation.request.attributes)))
         return True

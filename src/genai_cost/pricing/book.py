@@ -207,8 +207,8 @@ class PriceBook:
         """The model's genai-prices schedule for ``context``, and the context entries it has no rate for."""
         self._ensure_library()
         found = library.find_model(provider, model)
-        if found is None:
-            return None, []
+        if found is None:  # a list price genai-prices lacks (DALL-E's per image), else none
+            return library.compile_missing(provider, model), []
         if context:
             return library.compile_served(*found, context)
         return library.compile_model(*found), []

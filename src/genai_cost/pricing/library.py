@@ -80,7 +80,7 @@ _AUDIO_MINIMUM_SECONDS = {("groq", "whisper-large-v3"): 10.0, ("groq", "whisper-
 
 
 def _unit_rates(price: ModelPrice, provider_id: str, model_id: str) -> UnitRates | None:
-    found: dict[str, float] = {}
+    found: dict[str, Any] = {}  # UnitRates fields: USD per unit
     for key, (name, per) in _UNIT_KEYS.items():
         value = getattr(price, key, None)
         if value is not None and name not in found:
@@ -106,6 +106,36 @@ _MISSING_BANDS: dict[tuple[str, str], tuple[int, dict[str, float]]] = {
     ("anthropic", "claude-sonnet-4-0"): _SONNET_4_LONG_CONTEXT,
     ("google", "claude-4-sonnet"): _SONNET_4_LONG_CONTEXT,
 }
+
+# Per-image prices genai-prices 0.2.3 lacks (it has no DALL-E model at all): USD per image by
+# "<size>/<quality>" (Usage.image_option), OpenAI's list prices, https://openai.com/api/pricing/
+# (DALL·E 3 and DALL·E 2; DALL-E 2 has one quality, "standard"). Used only while genai-prices has no
+# price for the model (``find_model`` finds none).
+_MISSING_IMAGE_RATES: dict[tuple[str, str], dict[str, float]] = {
+    ("openai", "dall-e-3"): {
+        "1024x1024/standard": 0.040,
+        "1024x1792/standard": 0.080,
+        "1792x1024/standard": 0.080,
+        "1024x1024/hd": 0.080,
+        "1024x1792/hd": 0.120,
+        "1792x1024/hd": 0.120,
+    },
+    ("openai", "dall-e-2"): {
+        "256x256/standard": 0.016,
+        "512x512/standard": 0.018,
+        "1024x1024/standard": 0.020,
+    },
+}
+
+
+def compile_missing(provider: str | None, model: str) -> Schedule | None:
+    """The list price of a model genai-prices does not know, from the tables above (None: unknown)."""
+    rates = _MISSING_IMAGE_RATES.get((PROVIDER_IDS.get(provider or "", provider or ""), model.lower()))
+    if rates is None:
+        return None
+    units = UnitRates(image_rates=tuple(rates.items()))
+    return Schedule.constant(Banded(Rates(None, None, units=units)), f"list price per image {model}")
+
 
 _lock = threading.Lock()
 _updater: Any = None

@@ -27,11 +27,13 @@ UNIT_FIELDS = {
     "web_fetch": ("web_fetch_calls", 1.0),
     "code_execution": ("code_execution_calls", 1.0),
     "file_search": ("file_search_calls", 1.0),
-    "image": ("images", 1.0),  # USD per image
+    "image": ("images", 1.0),  # USD per image; or a mapping by "<size>/<quality>" (_image_rates)
     "audio_minute": ("audio_seconds", 60.0),  # USD per minute of audio
     "audio_hour": ("audio_seconds", 3600.0),
     "characters": ("input_characters", 1_000_000.0),  # USD per million characters
 }
+# An ``image`` mapping's keys: "<size>/<quality>", as Usage.image_option ("1024x1792/hd").
+_IMAGE_OPTION = re.compile(r"\d+x\d+/[a-z0-9_-]+")
 MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "same_as", *UNIT_FIELDS)
 LONG_CONTEXT_KEYS = ("above", *PRICE_FIELDS)
 SAME_AS_KEYS = ("model", "provider")
@@ -216,14 +218,34 @@ class _Validator(located.Checker):
 
     def _units(self, entry: dict[str, tuple[int, Node]], field: str) -> UnitRates | None:
         found: dict[str, float] = {}
+        image_rates: tuple[tuple[str, float], ...] = ()
         for key, (name, per) in UNIT_FIELDS.items():
             if key not in entry:
                 continue
             if name in found:  # audio_minute and audio_hour both
                 line = entry[key][0]
                 raise self.fail(line, join_field(field, key), "give audio_minute or audio_hour, not both")
-            found[name] = self.number(entry[key][1], join_field(field, key)) / per
-        return UnitRates(**found) if found else None
+            node = entry[key][1]
+            if key == "image" and isinstance(node.value, dict):
+                image_rates = self._image_rates(node, join_field(field, key))
+                continue
+            found[name] = self.number(node, join_field(field, key)) / per
+        return UnitRates(**found, image_rates=image_rates) if found or image_rates else None
+
+    def _image_rates(self, node: Node, field: str) -> tuple[tuple[str, float], ...]:
+        """``image: {"1024x1792/hd": 0.12, ...}``: USD per image by size and quality."""
+        rates: dict[str, float] = {}
+        for key, (line, value) in self.mapping(node, field, None).items():
+            option = str(key).strip().lower()
+            if not _IMAGE_OPTION.fullmatch(option):
+                problem = f"expected <width>x<height>/<quality> such as '1024x1024/hd', got {key!r}"
+                raise self.fail(line, join_field(field, str(key)), problem)
+            if option in rates:
+                raise self.fail(line, join_field(field, str(key)), f"{option!r} is given twice")
+            rates[option] = self.number(value, join_field(field, str(key)))
+        if not rates:
+            raise self.fail(node.line, field, "expected at least one <size>/<quality>: price")
+        return tuple(rates.items())
 
     def _band(self, node: Node, field: str, base: dict[str, float], request: float) -> tuple[int, Rates]:
         band = self.mapping(node, field, LONG_CONTEXT_KEYS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from genai_cost.usage import Cost, Usage
 
@@ -53,17 +54,34 @@ class UnitRates:
     audio_seconds: float | None = None
     input_characters: float | None = None
     audio_minimum_seconds: float = 0.0  # a shorter recording is billed as this long (Groq: 10 s)
+    # USD per image by "<size>/<quality>" (Usage.image_option: DALL-E's price depends on both); an
+    # image of an option not listed here costs ``images``, or has no rate when that is None too.
+    image_rates: tuple[tuple[str, float], ...] = ()
 
     def scaled(self, factor: float) -> UnitRates:
-        changed = {n: v * factor for n in UNITS if (v := getattr(self, n)) is not None}
+        changed: dict[str, Any] = {n: v * factor for n in UNITS if (v := getattr(self, n)) is not None}
+        if self.image_rates:
+            changed["image_rates"] = tuple((option, rate * factor) for option, rate in self.image_rates)
         return dataclasses.replace(self, **changed)
 
     def merged(self, over: UnitRates) -> UnitRates:
-        """These rates with ``over``'s known ones in their place (an override file's rates)."""
-        changed: dict[str, float] = {n: v for n in UNITS if (v := getattr(over, n)) is not None}
+        """These rates with ``over``'s known ones in their place (an override file's rates). Its image
+        rates by option are added to these; its one image rate for any option replaces them all."""
+        changed: dict[str, Any] = {n: v for n in UNITS if (v := getattr(over, n)) is not None}
         if over.audio_minimum_seconds:
             changed["audio_minimum_seconds"] = over.audio_minimum_seconds
+        if over.image_rates:
+            changed["image_rates"] = tuple({**dict(self.image_rates), **dict(over.image_rates)}.items())
+        elif over.images is not None:
+            changed["image_rates"] = ()
         return dataclasses.replace(self, **changed)
+
+    def image_rate(self, option: str | None) -> float | None:
+        """USD per image of ``option`` ("1024x1024/hd"), else the rate for any option (None: none)."""
+        for listed, rate in self.image_rates:
+            if listed == option:
+                return rate
+        return self.images
 
     def cost(self, usage: Usage) -> tuple[float, str | None]:
         """(USD for the units ``usage`` reports, the units that have no rate or None)."""
@@ -73,9 +91,11 @@ class UnitRates:
             used = getattr(usage, name)
             if not used:
                 continue
-            rate = getattr(self, name)
-            if rate is None:
-                missing.append(name)
+            rate = self.image_rate(usage.image_option) if name == "images" else getattr(self, name)
+            if rate is None:  # an image's size and quality is named: the rate is missing for it alone
+                missing.append(
+                    f"images {usage.image_option}" if name == "images" and usage.image_option else name
+                )
                 continue
             if name == "audio_seconds" and used < self.audio_minimum_seconds:
                 used = self.audio_minimum_seconds

@@ -221,6 +221,13 @@ _M007_UNITS = (
 )
 
 
+@migration
+def m008_image_option(db: Any, d: Dialect) -> None:
+    # A DALL-E call's image size and quality ("1024x1792/hd", usage.Usage.image_option), which its
+    # per-image price depends on, so a stored call is re-priced exactly. NULL on rows written before.
+    db.execute("ALTER TABLE usage ADD COLUMN image_option TEXT")
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
