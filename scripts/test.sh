@@ -50,4 +50,4 @@ rm -rf .venv/oldest-sdks
 PYTHONPATH=.venv/oldest-sdks .venv/bin/python -m pytest -q -p no:cacheprovider \
   tests/test_openai.py tests/test_anthropic.py tests/test_groq.py tests/test_google_genai.py tests/test_context.py \
   tests/test_streams.py tests/test_stream_contract.py tests/test_hardening.py tests/test_patching.py \
-  tests/test_budget_guard.py
+  tests/test_budget_guard.py tests/test_units.py tests/test_served.py tests/test_compatible_providers.py

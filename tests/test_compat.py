@@ -241,3 +241,118 @@ def test_langfuse_json_holds_numbers_only() -> None:
         values = json.loads(out[key]).values()
         assert all(type(v) in (int, float) for v in values)
     assert compat_writer(frozenset()) is None
+
+
+# --- a cost the provider stated: every family shows the bill, and no part is made up --------------------
+def assert_backends_show_the_stated_cost(attrs: dict[str, Any], stated: float) -> None:
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == stated
+    observation = backend_rules.langfuse(attrs)
+    assert observation.total_cost == stated
+    assert observation.cost_details == {"total": stated}  # Langfuse's total only: no zero input/output
+    assert "cost.amount" not in observation.usage_details  # usage_details still given
+    assert backend_rules.logfire(attrs) == stated
+    assert backend_rules.openinference(attrs) == backend_rules.OpenInferenceCost(stated, None, None)
+    assert not COMPAT_KEYS[sc.COMPAT_OPENINFERENCE] - {sc.OPENINFERENCE_COST_TOTAL} & set(attrs)
+    assert backend_rules.openlit(attrs) == stated
+
+
+def test_openrouter_stated_cost_is_what_every_family_shows(otel: Any, fake_server: Any) -> None:
+    import openai
+
+    from genai_cost.instrumentation.openai import OpenAIInstrumentor
+
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        settings=Settings(compat=ALL),
+    )
+    try:
+        client = openai.OpenAI(
+            api_key="k", base_url=fake_server.compatible_base_url("openrouter"), max_retries=0
+        )
+        messages = [{"role": "user", "content": "cache me " * 600}]  # the fake reports cached reads
+        client.chat.completions.create(model="google/gemini-2.5-flash", messages=messages)  # type: ignore[arg-type]
+        stream = client.chat.completions.create(
+            model="google/gemini-2.5-flash",
+            messages=[{"role": "user", "content": "short"}],
+            stream=True,
+        )
+        for _ in stream:
+            pass
+    finally:
+        instrumentor.uninstrument()
+    billed = fake_server.ledger
+    spans = otel.finished()
+    assert len(spans) == len(billed) == 2
+    assert billed[0].cache_read_tokens > 0
+    for span, call in zip(spans, billed, strict=True):
+        assert call.provider_cost is not None
+        assert_backends_show_the_stated_cost(otlp_attributes(span), call.provider_cost)
+    stated_total = sum(call.provider_cost or 0.0 for call in billed)
+    assert otel.metric_sum(sc.METRIC_COST, {sc.GEN_AI_USAGE_COST_SOURCE: "provider"}) == pytest.approx(
+        stated_total, abs=1e-9
+    )
+
+
+def test_processor_stated_cost_is_what_every_family_shows(otel: Any) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(CostSpanProcessor(otel.meter_provider, Settings(compat=ALL)))
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    stated = 0.004_2  # what the gateway's instrumentation says the provider billed
+    attributes = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 10_000,
+        sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 4_000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 500,
+        sc.GEN_AI_USAGE_COST_AMOUNT: stated,
+        sc.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        sc.GEN_AI_USAGE_COST_SOURCE: "provider",
+    }
+    with provider.get_tracer("another.gateway.instrumentation").start_as_current_span(
+        "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attributes
+    ):
+        pass
+    (span,) = spans.get_finished_spans()
+    attrs = otlp_attributes(span)
+    assert_backends_show_the_stated_cost(attrs, stated)
+    assert backend_rules.langfuse(attrs).usage_details == {
+        "input": 6_000,
+        "input_cached_tokens": 4_000,
+        "output": 500,
+    }
+    # gpt-4o-mini: $0.15 input, $0.075 cached input, $0.60 output: beside it, not instead of it.
+    assert attrs[sc.GENAI_COST_COST_ESTIMATE] == pytest.approx(
+        (6_000 * 0.15 + 4_000 * 0.075 + 500 * 0.60) / 1e6
+    )
+    assert otel.metric_sum(sc.METRIC_COST, {sc.GEN_AI_USAGE_COST_SOURCE: "provider"}) == pytest.approx(
+        stated, abs=1e-9
+    )
+
+
+def test_processor_stated_cost_in_another_currency_gets_no_usd_attributes(otel: Any) -> None:
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(CostSpanProcessor(otel.meter_provider, Settings(compat=ALL)))
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    attributes = {
+        sc.GEN_AI_OPERATION_NAME: "chat",
+        sc.GEN_AI_PROVIDER_NAME: "openai",
+        sc.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        sc.GEN_AI_USAGE_INPUT_TOKENS: 1_000,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 200,
+        sc.GEN_AI_USAGE_COST_AMOUNT: 0.03,
+        sc.GEN_AI_USAGE_COST_CURRENCY: "EUR",
+        sc.GEN_AI_USAGE_COST_SOURCE: "provider",
+    }
+    with provider.get_tracer("another.gateway.instrumentation").start_as_current_span(
+        "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=attributes
+    ):
+        pass
+    (span,) = spans.get_finished_spans()
+    assert not set().union(*COMPAT_KEYS.values()) & set(span.attributes)
+    (point,) = otel.metric_points(sc.METRIC_COST)
+    assert (point.sum, point.attributes[sc.GEN_AI_USAGE_COST_CURRENCY]) == (0.03, "EUR")

@@ -355,8 +355,8 @@ def test_malformed_body(server: FakeProviderServer, oai: openai.OpenAI) -> None:
 
 
 def test_unknown_path_is_a_json_404(server: FakeProviderServer, oai: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError, match="/v1/images/generations"):
-        oai.images.generate(model="dall-e-3", prompt="a cat")
+    with pytest.raises(openai.NotFoundError, match="/v1/images/variations"):
+        oai.images.create_variation(image=("a.png", b"\x89PNG", "image/png"))
     assert server.ledger == []
 
 

@@ -90,6 +90,7 @@ def expected(billed: Any) -> dict[str, int]:
         (sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, billed.cache_read_tokens),
         (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, billed.reasoning_tokens),
         (sc.GENAI_COST_TOOL_USE_PROMPT_TOKENS, billed.tool_use_prompt_tokens),
+        (sc.GENAI_COST_WEB_SEARCH_CALLS, billed.web_search_calls),  # grounding with Google Search
     ):
         if value:  # the API leaves zero counts out, so do we
             out[key] = value

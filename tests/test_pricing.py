@@ -584,6 +584,56 @@ def test_json_override_file_and_discount_by_model(tmp_path: Path) -> None:
             "number",
         ),
         ("unknown.json", '{\n  "models": [],\n  "extra": 1\n}', 3, "extra", "unknown key"),
+        # per-use rates (priced units beyond tokens)
+        (
+            "unit_negative.yaml",
+            "models:\n  - model: gpt-4o\n    web_search: -0.01\n",
+            3,
+            "models[0].web_search",
+            ">= 0",
+        ),
+        (
+            "unit_type.yaml",
+            "models:\n  - model: tts-1\n    characters: fifteen\n",
+            3,
+            "models[0].characters",
+            "number",
+        ),
+        (
+            "audio_both.yaml",
+            "models:\n  - model: whisper-1\n    audio_minute: 0.006\n    audio_hour: 0.36\n",
+            4,
+            "models[0].audio_hour",
+            "not both",
+        ),
+        (
+            "unit_typo.yaml",
+            "models:\n  - model: dall-e-3\n    images: 0.04\n",
+            3,
+            "models[0].images",
+            "unknown key",
+        ),
+        (
+            "image_option.yaml",
+            'models:\n  - model: dall-e-3\n    image:\n      "1024x1024/hd": 0.08\n      huge/hd: 0.2\n',
+            5,
+            "models[0].image.huge/hd",
+            "<width>x<height>/<quality>",
+        ),
+        (
+            "image_rate.yaml",
+            'models:\n  - model: dall-e-3\n    image:\n      "1024x1024/hd": cheap\n',
+            4,
+            "models[0].image.1024x1024/hd",
+            "number",
+        ),
+        (
+            "image_empty.json",
+            '{"models": [{"model": "dall-e-3",\n "image": {}}]}',
+            2,
+            "models[0].image",
+            "at least one",
+        ),
         (
             "nan.json",
             '{"models": [{"model": "a",\n "input": NaN, "output": 1}]}',
@@ -752,3 +802,30 @@ def test_refreshed_snapshot_replaces_cached_prices() -> None:
     finally:
         data_snapshot.set_custom_snapshot(None)
     assert total(fresh, "openai", "gpt-3.5-turbo", usage) == pytest.approx(0.50)
+
+
+def test_openai_compatible_matches_the_model_across_providers(book: PriceBook) -> None:
+    # genai-prices' loose provider matching takes "openai_compatible" for openai ("contains openai"),
+    # which lists neither model: they are matched across providers instead.
+    usage = Usage(input_tokens=12, output_tokens=89)
+    # deepseek-chat, api-docs.deepseek.com/quick_start/pricing: $0.27 in, $1.10 out (00:30-16:30 UTC).
+    at_noon = datetime(2025, 6, 2, 12, 0, tzinfo=UTC).timestamp()
+    assert total(book, "openai_compatible", "deepseek-chat", usage, at_noon) == pytest.approx(
+        0.00010114, rel=1e-9
+    )
+    # gemini-2.5-flash through a router's name, ai.google.dev/gemini-api/docs/pricing: $0.30 in, $2.50 out.
+    assert total(book, "openai_compatible", "google/gemini-2.5-flash", usage) == pytest.approx(
+        (12 * 0.30 + 89 * 2.50) / 1e6, rel=1e-9
+    )
+    # A provider named exactly prices from its own list only.
+    assert book.price("groq", "deepseek-chat", usage) is None
+
+
+def test_price_either_falls_back_to_the_request_model(book: PriceBook) -> None:
+    usage = Usage(input_tokens=1_000, output_tokens=500)
+    cost, priced_by = book.price_either("openai", "davinci:2023-07-21-v2", "davinci-002", usage)
+    assert priced_by == "davinci-002"
+    assert cost is not None and cost.total == pytest.approx(1_500 * 2.00 / 1e6)  # $2/M in and out
+    cost, priced_by = book.price_either("openai", "gpt-4o-mini-2024-07-18", "gpt-4o-mini", usage)
+    assert priced_by == "gpt-4o-mini-2024-07-18"  # the response's model, when known, wins
+    assert book.price_either("openai", "nope-1", "nope-2", usage) == (None, None)

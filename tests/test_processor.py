@@ -361,3 +361,100 @@ def test_fallback_for_sdks_without_on_ending(otel: Otel, monkeypatch: pytest.Mon
     assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((1_000 * 0.15 + 200 * 0.60) / M)
     assert otel.metric_points(sc.METRIC_COST)[0].count == 1
     provider.shutdown()
+
+
+# --- a cost the provider stated, on another instrumentation's span ---------------------------------------
+# A gateway's instrumentation following the cost proposal: the amount the provider billed, marked so.
+GATEWAY_SCOPE = "example.gateway.instrumentation"
+STATED = 0.000_301_7  # what the provider billed (a gateway fee on top of the list price)
+GPT_4O_MINI_LIST = (1_000 * 0.15 + 200 * 0.60) / M  # $0.15 input, $0.60 output per 1M tokens
+
+
+def stated_attrs(**cost: Any) -> dict[str, Any]:
+    attrs = chat_attrs("openai", "gpt-4o-mini", input=1_000, output=200)
+    attrs.update(cost)
+    return attrs
+
+
+def test_stated_cost_passed_through_to_span_metric_and_store(otel: Otel, tmp_path: Path) -> None:
+    from genai_cost.store.db import UsageStore
+    from genai_cost.store.exporter import LocalStoreSpanExporter
+
+    before, after = SnapshotExporter(), SnapshotExporter()
+    store = LocalStoreSpanExporter(tmp_path / "usage.db")
+    otel.tracer_provider.add_span_processor(SimpleSpanProcessor(before))
+    otel.tracer_provider.add_span_processor(CostSpanProcessor(otel.meter_provider))
+    otel.tracer_provider.add_span_processor(SimpleSpanProcessor(after))
+    otel.tracer_provider.add_span_processor(SimpleSpanProcessor(store))
+    stated = {
+        sc.GEN_AI_USAGE_COST_AMOUNT: STATED,
+        sc.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        sc.GEN_AI_USAGE_COST_SOURCE: "provider",
+    }
+    emit(otel.tracer_provider, stated_attrs(**stated), scope=GATEWAY_SCOPE)
+    emit(otel.tracer_provider, stated_attrs(**stated), scope=GATEWAY_SCOPE)
+    for exporter in (before, after):
+        for attrs in exporter.exported:
+            assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == STATED  # unchanged
+            assert attrs[sc.GEN_AI_USAGE_COST_SOURCE] == "provider"
+            assert attrs[sc.GENAI_COST_COST_ESTIMATE] == pytest.approx(GPT_4O_MINI_LIST, rel=1e-12)
+            assert sc.GENAI_COST_INPUT_AMOUNT not in attrs  # the provider stated a total, not parts
+    # Counted once per call (the processor sees each span twice), as stated.
+    (point,) = otel.metric_points(sc.METRIC_COST)
+    assert point.count == 2
+    assert point.attributes[sc.GEN_AI_USAGE_COST_SOURCE] == "provider"
+    assert point.attributes[sc.GEN_AI_USAGE_COST_CURRENCY] == "USD"
+    assert otel.metric_sum(sc.METRIC_COST) == pytest.approx(2 * STATED, abs=1e-9, rel=1e-12)
+    assert store.force_flush()
+    with UsageStore.open(tmp_path / "usage.db", create=False) as db:
+        rows = db.rows()
+    assert [(r.cost, r.cost_source, r.cost_input) for r in rows] == [(STATED, "provider", None)] * 2
+    assert sum(r.cost or 0.0 for r in rows) == pytest.approx(2 * STATED, abs=1e-9)
+    store.shutdown()
+
+
+def test_a_foreign_estimate_is_not_a_stated_cost(wired: tuple[Otel, InMemorySpanExporter]) -> None:
+    otel, _ = wired
+    # OpenLIT's gen_ai.usage.cost is its own estimate: we price the span as any other.
+    emit(otel.tracer_provider, stated_attrs(**{sc.OPENLIT_USAGE_COST: 0.5}), scope="openlit.otel.tracing")
+    # The proposal's amount without source=provider: priced by whoever made it, left alone, not counted.
+    emit(otel.tracer_provider, stated_attrs(**{sc.GEN_AI_USAGE_COST_AMOUNT: 0.25}))
+    emit(
+        otel.tracer_provider,
+        stated_attrs(**{sc.GEN_AI_USAGE_COST_AMOUNT: 0.125, sc.GEN_AI_USAGE_COST_SOURCE: "local"}),
+    )
+    # source=provider with an amount that is not a number: not taken, not re-priced either.
+    emit(
+        otel.tracer_provider,
+        stated_attrs(**{sc.GEN_AI_USAGE_COST_AMOUNT: "n/a", sc.GEN_AI_USAGE_COST_SOURCE: "provider"}),
+    )
+    openlit, own, local, odd = (s.attributes for s in otel.finished())
+    assert openlit[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(GPT_4O_MINI_LIST, rel=1e-12)
+    assert openlit[sc.GEN_AI_USAGE_COST_SOURCE] == "local"
+    assert openlit[sc.OPENLIT_USAGE_COST] == 0.5  # theirs, untouched (compatibility attributes are off)
+    assert (own[sc.GEN_AI_USAGE_COST_AMOUNT], local[sc.GEN_AI_USAGE_COST_AMOUNT]) == (0.25, 0.125)
+    assert odd[sc.GEN_AI_USAGE_COST_AMOUNT] == "n/a"
+    for attrs in (own, local, odd):
+        assert sc.GENAI_COST_COST_ESTIMATE not in attrs and sc.GENAI_COST_INPUT_AMOUNT not in attrs
+    (point,) = otel.metric_points(sc.METRIC_COST)  # the OpenLIT span only, priced by us
+    assert point.attributes[sc.GEN_AI_USAGE_COST_SOURCE] == "local"
+    assert point.sum == pytest.approx(GPT_4O_MINI_LIST, rel=1e-12)
+
+
+def test_stated_cost_without_on_ending(otel: Otel, monkeypatch: pytest.MonkeyPatch) -> None:
+    from genai_cost import _otel_compat
+
+    monkeypatch.setattr(_otel_compat, "sdk_has_on_ending", lambda: False)
+    provider = TracerProvider(active_span_processor=_MultiProcessorWithoutOnEnding())
+    before = SnapshotExporter()
+    provider.add_span_processor(SimpleSpanProcessor(before))
+    assert install(provider, otel.meter_provider) is not None
+    stated = {sc.GEN_AI_USAGE_COST_AMOUNT: STATED, sc.GEN_AI_USAGE_COST_SOURCE: "provider"}
+    emit(provider, stated_attrs(**stated), scope=GATEWAY_SCOPE)
+    (attrs,) = before.exported
+    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == STATED
+    assert attrs[sc.GEN_AI_USAGE_COST_CURRENCY] == "USD"  # the proposal requires it: added when missing
+    assert attrs[sc.GENAI_COST_COST_ESTIMATE] == pytest.approx(GPT_4O_MINI_LIST, rel=1e-12)
+    (point,) = otel.metric_points(sc.METRIC_COST)
+    assert (point.count, point.sum) == (1, STATED)
+    provider.shutdown()

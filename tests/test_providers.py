@@ -45,3 +45,43 @@ def test_override_rules_longest_match_wins() -> None:
 def test_bad_override_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="host=provider"):
         parse_provider_hosts("127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("url", "provider"),
+    [
+        # Hosts genai-prices' provider URL patterns know: the semconv name where one exists...
+        ("https://api.deepseek.com", "deepseek"),
+        ("https://api.deepseek.com/v1", "deepseek"),
+        ("https://api.mistral.ai/v1", "mistral_ai"),
+        ("https://api.x.ai/v1", "x_ai"),
+        ("https://api.perplexity.ai", "perplexity"),
+        ("https://api.cohere.ai/compatibility/v1", "cohere"),
+        # ...else genai-prices' own provider id.
+        ("https://openrouter.ai/api/v1", "openrouter"),
+        ("https://api.together.xyz/v1", "together"),
+        ("https://api.fireworks.ai/inference/v1", "fireworks"),
+        ("https://api.cerebras.ai/v1", "cerebras"),
+        # Local and private hosts are never looked up; an unknown public one stays OpenAI-compatible.
+        ("http://localhost:11434/v1", OPENAI_COMPATIBLE),
+        ("http://10.0.0.7:8000/v1", OPENAI_COMPATIBLE),
+        ("http://vllm.internal/v1", OPENAI_COMPATIBLE),
+        ("https://llm.example.com/v1", OPENAI_COMPATIBLE),
+    ],
+)
+def test_hosts_known_to_the_price_data(url: str, provider: str) -> None:
+    assert detect(url, OPENAI_COMPATIBLE).provider == provider
+
+
+@pytest.mark.parametrize(
+    ("path", "provider"),
+    [
+        ("/v1/genai-cost-fake/openai", "openai"),
+        ("/v1/genai-cost-fake/deepseek", "deepseek"),
+        ("/v1/genai-cost-fake/openrouter/", "openrouter"),
+        ("/genai-cost-fake/azure/openai/", "azure.ai.openai"),  # AzureOpenAI appends /openai
+        ("/v1/genai-cost-fake/x-ai", "x_ai"),
+    ],
+)
+def test_fake_server_marker_names_the_provider(path: str, provider: str) -> None:
+    assert detect(f"http://127.0.0.1:5000{path}", OPENAI_COMPATIBLE).provider == provider

@@ -47,7 +47,25 @@ def random_rows(count: int, seed: int, first_id: int = 0) -> list[UsageRow]:
                 usage=Usage() if failed else Usage(rng.randrange(1, 5000), rng.randrange(1, 500)),
             )
         )
+        if not failed:  # how the call was served, as its response said (mostly not stated)
+            usage = rows[-1].usage
+            usage.service_tier = rng.choice([None, None, "default", "flex", "priority"])
+            usage.processing = "batch" if rng.random() < 0.1 else None
+            usage.speed = "fast" if rng.random() < 0.1 else None
+            usage.inference_geo = "us" if rng.random() < 0.05 else None
     return rows
+
+
+def served_group(row: UsageRow) -> str | None:
+    """The --by pricing group: the stated dimensions as name=value words, None when none is stated."""
+    usage = row.usage
+    named = [
+        ("service_tier", usage.service_tier),
+        ("processing", usage.processing),
+        ("speed", usage.speed),
+        ("inference_geo", usage.inference_geo),
+    ]
+    return " ".join(f"{name}={value}" for name, value in named if value is not None) or None
 
 
 def brute_force(rows: list[UsageRow], by: str, time_range: TimeRange) -> dict[object, dict[str, object]]:
@@ -60,6 +78,7 @@ def brute_force(rows: list[UsageRow], by: str, time_range: TimeRange) -> dict[ob
         "session": lambda r: r.session_id,
         "operation": lambda r: r.operation,
         "day": lambda r: r.start_time[:10],
+        "pricing": served_group,
         TOTAL: lambda r: None,
     }
     start = format_time(time_range.start) if time_range.start else ""

@@ -52,6 +52,13 @@ EXPECTED_COLUMNS = [
     ("input_audio_tokens", "INTEGER"), ("cache_creation_5m_tokens", "INTEGER"),
     ("cache_creation_1h_tokens", "INTEGER"), ("tool_use_prompt_tokens", "INTEGER"),
     ("price_version", "TEXT"), ("priced_at", "TEXT"),
+    ("service_tier", "TEXT"), ("processing", "TEXT"), ("speed", "TEXT"), ("inference_geo", "TEXT"),
+    # m007_priced_units
+    ("web_search_calls", "INTEGER"), ("web_fetch_calls", "INTEGER"), ("code_execution_calls", "INTEGER"),
+    ("file_search_calls", "INTEGER"), ("images", "INTEGER"), ("audio_seconds", "REAL"),
+    ("input_characters", "INTEGER"), ("cost_tools", "REAL"), ("partial", "INTEGER"), ("partial_reason", "TEXT"),
+    # m008_image_option
+    ("image_option", "TEXT"),
 ]  # fmt: skip
 ALL_MIGRATIONS = [
     "m001_usage",
@@ -60,6 +67,9 @@ ALL_MIGRATIONS = [
     "m004_unsampled_calls",
     "m004_hourly_rollups",
     "m005_price_version",
+    "m006_served_dimensions",
+    "m007_priced_units",
+    "m008_image_option",
 ]
 NOVEMBER = TimeRange(utc("2026-11-01T00:00:00"), utc("2026-12-01T00:00:00"))
 
@@ -112,7 +122,7 @@ def test_store_from_a_newer_version_is_refused(tmp_path: Path, how: str) -> None
     if how == "unknown migration":
         conn.execute(f"INSERT INTO {migrations.MIGRATIONS_TABLE} VALUES ('m002_from_the_future', 'x')")
     else:
-        conn.execute("PRAGMA user_version = 7")
+        conn.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) + 1}")
     conn.close()
     with pytest.raises(NewerStoreError, match=r"newer than this genai-cost supports.*upgrade genai-cost"):
         UsageStore.open(path)
@@ -589,6 +599,36 @@ def test_m002_upgrades_an_old_store_and_the_exporter_fills_audio(tmp_path: Path)
     assert rows[10_000].input_audio_tokens == 8_000
     assert rows[1000].input_audio_tokens is None  # no audio reported: NULL, not 0
     assert _connect(path).execute("PRAGMA user_version").fetchone()[0] == len(migrations.MIGRATIONS)
+
+
+def test_m006_upgrades_a_store_and_its_hourly_totals_keep_every_call(tmp_path: Path) -> None:
+    # A store at m005 with calls: m006 adds the served columns (NULL for those calls) and makes the
+    # hourly totals again with the pricing key, so reports still count every call.
+    path = tmp_path / "usage.db"
+    record(str(path), CALLS)
+    with UsageStore.open(path, create=False) as store:
+        before = [row.to_dict() for row in store.report("feature")]
+    old = _connect(path)
+    # Back to m005's schema: m008's, m007's and m006's columns go (the rollup tables are made again below).
+    m007 = [column for column, _ in migrations._M007_UNITS] + ["cost_tools", "partial", "partial_reason"]
+    for column in ("image_option", *m007, "service_tier", "processing", "speed", "inference_geo"):
+        old.execute(f"ALTER TABLE usage DROP COLUMN {column}")
+    for table in migrations._M004_TABLES:
+        old.execute(f"DROP TABLE {table.name}")
+        table.create(old, SQLITE, migrations._M004_TOKENS)
+        table.backfill(old, migrations._M004_TOKENS)
+    old.execute(
+        f"DELETE FROM {migrations.MIGRATIONS_TABLE} WHERE name IN ('m006_served_dimensions', 'm007_priced_units', 'm008_image_option')"
+    )
+    old.execute(f"PRAGMA user_version = {len(migrations.MIGRATIONS) - 3}")
+    old.close()
+    with UsageStore.open(path, create=False) as store:
+        assert [row.to_dict() for row in store.report("feature")] == before
+        [standard] = store.report("pricing")
+        assert standard.key is None and standard.requests == len(CALLS)
+        assert {(r.service_tier, r.processing, r.speed, r.inference_geo) for r in store.rows()} == {
+            (None, None, None, None)
+        }
 
 
 def test_store_being_created_by_another_process_is_not_taken_for_a_foreign_file(tmp_path: Path) -> None:

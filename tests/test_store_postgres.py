@@ -3,6 +3,7 @@ migrations and report as SQLite, and a fleet of writer processes through a serve
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -104,6 +105,34 @@ def test_the_report_is_the_same_on_both(url: str, tmp_path: Path, capsys: pytest
     assert cli_main(["report", "-d", url]) == 0
     text = capsys.readouterr().out
     assert "Summary" in text and "By feature" in text and PASSWORD not in text
+
+
+def test_how_calls_were_served_is_stored_and_grouped_the_same_on_both(url: str, tmp_path: Path) -> None:
+    # The served dimensions' columns, and --by pricing from the hourly totals and the edge hours alike.
+    served = [
+        {"service_tier": "flex"},
+        {"service_tier": "batch", "processing": "batch"},
+        {"speed": "fast", "inference_geo": "us"},
+    ]
+    calls = [
+        dataclasses.replace(call, usage=dataclasses.replace(call.usage, **served[i % 3]))
+        if call.usage is not None
+        else call
+        for i, call in enumerate(CALLS)
+    ]
+    record(url, calls)
+    record(str(tmp_path / "usage.db"), calls)
+    with UsageStore.open(url, readonly=True) as on_pg, UsageStore.open(tmp_path / "usage.db") as on_lite:
+        by_pricing = _report(on_pg, "pricing")
+        assert _same(by_pricing, _report(on_lite, "pricing"))
+        assert {row["key"] for row in by_pricing} >= {"service_tier=flex", "speed=fast inference_geo=us"}
+        stored = {
+            (r.response_id, r.service_tier, r.processing, r.speed, r.inference_geo) for r in on_pg.rows()
+        }
+        assert stored == {
+            (r.response_id, r.service_tier, r.processing, r.speed, r.inference_geo) for r in on_lite.rows()
+        }
+        assert {row[1:] for row in stored} >= {("batch", "batch", None, None), (None, None, "fast", "us")}
 
 
 def test_report_on_an_empty_database_and_a_foreign_table(

@@ -5,6 +5,14 @@ metrics do not depend on the trace sampler. This processor covers the rest: a sp
 instrumentation that follows the GenAI semantic conventions (usage attributes, a model, a provider)
 and carries no cost yet gets the cost attributes and is counted in the cost metric.
 
+A span that already carries a cost keeps it, as priced by whoever made it, and is not counted: except a
+cost its instrumentation says the provider stated (``gen_ai.usage.cost.amount`` with
+``gen_ai.usage.cost.source=provider``, the cost proposal's attributes), which is the bill. That one is
+passed through as our own spans pass a stated cost: counted in the cost metric (source ``provider``),
+our estimate beside it (``genai_cost.cost.estimate``), the compatibility attributes showing it. Other
+tools' own cost attributes (OpenLIT's ``gen_ai.usage.cost``, Logfire's ``operation.cost``, ...) are
+their estimates: never taken for a stated cost.
+
 Where the attributes are written: the SDK calls ``SpanProcessor._on_ending`` on every processor
 before any ``on_end``, so a cost written there is on the span whatever the order in which the
 processors (and their exporters) were added (how, is in ``_otel_compat.write_attributes``). SDKs
@@ -18,6 +26,7 @@ instrumentation made.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import weakref
 from collections.abc import Mapping
@@ -35,7 +44,12 @@ from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
 from genai_cost.metrics import SCOPE_NAME, create_instruments
 from genai_cost.pricing import get_price_book
-from genai_cost.pricing.apply import put_cost_attributes, record_cost
+from genai_cost.pricing.apply import (
+    put_cost_attributes,
+    put_provider_cost_attributes,
+    record_cost,
+    record_provider_cost,
+)
 from genai_cost.pricing.compat import Writer, compat_writer
 from genai_cost.usage import Cost, Usage
 
@@ -78,8 +92,10 @@ class CostSpanProcessor(SpanProcessor):
         self._check(span, ending=False)
 
     def _check(self, span: ReadableSpan, *, ending: bool) -> None:
-        # Runs twice for every span the app makes: a span priced already (every one of ours that had
-        # usage) or without attributes is let go after two dict lookups.
+        # Runs twice for every span the app makes: a span we priced already (every one of ours that had
+        # usage, every one this processor priced) or without attributes is let go after two dict lookups.
+        # The key is one only we write (a cost part): another tool's span may carry the cost the
+        # provider stated, which is not the end of it (``_pass_through``).
         try:
             attrs = _otel_compat.span_attributes(span)
             if attrs and _PRICED_KEY not in attrs and _UNPRICED_KEY not in attrs:
@@ -90,21 +106,56 @@ class CostSpanProcessor(SpanProcessor):
     def _process(self, span: ReadableSpan, attrs: Mapping[str, Any], *, ending: bool) -> None:
         if not _wants_price(span, attrs):
             return
+        if _COST_KEY in attrs:
+            stated = _stated_cost(attrs)
+            if stated is not None:
+                self._pass_through(span, attrs, stated, ending=ending)
+            return  # otherwise priced by whoever made the span: theirs stays, uncounted
         usage = Usage.from_attributes(attrs)
         if usage.empty:
             return
-        provider = _provider(attrs)
-        model = attrs.get(sc.GEN_AI_RESPONSE_MODEL) or attrs.get(sc.GEN_AI_REQUEST_MODEL)
-        model = str(model) if model else None
+        provider, model, request_model = _models(attrs)
         when = span.start_time / 1e9 if span.start_time else None
-        cost = get_price_book().price(provider, model, usage, when) if model else None
-        written = _otel_compat.write_attributes(span, _span_attributes(cost, usage, self._compat))
+        cost, priced_by = get_price_book().price_either(provider, model, request_model, usage, when)
+        out = _span_attributes(cost, usage, self._compat)
+        if priced_by is not None and priced_by != model:
+            out[sc.GENAI_COST_PRICING_MODEL] = priced_by  # the response's model is not in the price data
+        written = _otel_compat.write_attributes(span, out)
         if ending and not written:
             return  # on_end tries again and records the metric there
+        record_cost(self._instruments, self._metric_attributes(attrs, provider), provider, model, cost)
+
+    def _pass_through(
+        self, span: ReadableSpan, attrs: Mapping[str, Any], stated: Cost, *, ending: bool
+    ) -> None:
+        """A cost the provider stated, on another tool's span: the span keeps it; our estimate and the
+        compatibility attributes (showing the stated amount) go beside it. The metric is recorded in
+        ``on_end`` only, which runs once whatever ``_on_ending`` did; these spans are rare, so both
+        passes simply write."""
+        provider, model, request_model = _models(attrs)
+        usage = Usage.from_attributes(attrs)
+        out: dict[str, Any] = {}
+        estimate = None
+        if not usage.empty:
+            when = span.start_time / 1e9 if span.start_time else None
+            estimate, priced_by = get_price_book().price_either(provider, model, request_model, usage, when)
+            if priced_by is not None and priced_by != model:
+                out[sc.GENAI_COST_PRICING_MODEL] = priced_by
+        # The compatibility attributes are USD amounts: a cost stated in another currency is not one.
+        compat = self._compat if stated.currency == sc.COST_CURRENCY_USD else None
+        put_provider_cost_attributes(out, stated, estimate, usage, compat)
+        for key in _STATED_KEYS:  # the stated cost stays as sent
+            if key in attrs:
+                del out[key]
+        _otel_compat.write_attributes(span, out)  # on_end writes the same values again, or what failed
+        if not ending:
+            record_provider_cost(self._instruments, self._metric_attributes(attrs, provider), stated)
+
+    def _metric_attributes(self, attrs: Mapping[str, Any], provider: str | None) -> dict[str, Any]:
         metric_attributes = {key: attrs[key] for key in self._metric_keys if key in attrs}
         if provider is not None:
             metric_attributes[sc.GEN_AI_PROVIDER_NAME] = provider
-        record_cost(self._instruments, metric_attributes, provider, model, cost)
+        return metric_attributes
 
     def shutdown(self) -> None:
         pass
@@ -113,8 +164,10 @@ class CostSpanProcessor(SpanProcessor):
         return True
 
 
-_PRICED_KEY = sc.GEN_AI_USAGE_COST_AMOUNT
+_PRICED_KEY = sc.GENAI_COST_INPUT_AMOUNT  # a cost part: written with every cost we price, by nobody else
 _UNPRICED_KEY = sc.GENAI_COST_UNPRICED
+_COST_KEY = sc.GEN_AI_USAGE_COST_AMOUNT
+_STATED_KEYS = (_COST_KEY, sc.GEN_AI_USAGE_COST_CURRENCY, sc.GEN_AI_USAGE_COST_SOURCE)
 
 
 def _wants_price(span: ReadableSpan, attrs: Mapping[str, Any]) -> bool:
@@ -126,6 +179,31 @@ def _wants_price(span: ReadableSpan, attrs: Mapping[str, Any]) -> bool:
     if operation is None:
         return span.kind is SpanKind.CLIENT and (_provider(attrs) is not None)
     return operation in MODEL_CALL_OPERATIONS
+
+
+def _stated_cost(attrs: Mapping[str, Any]) -> Cost | None:
+    """The cost the span says its provider stated (the proposal's ``gen_ai.usage.cost.source=provider``);
+    None for any other cost, or an amount that is not a number."""
+    if attrs.get(sc.GEN_AI_USAGE_COST_SOURCE) != sc.COST_SOURCE_PROVIDER:
+        return None
+    amount = attrs.get(_COST_KEY)
+    if (
+        isinstance(amount, bool)
+        or not isinstance(amount, (int, float))
+        or not math.isfinite(amount)
+        or amount < 0
+    ):
+        return None
+    currency = attrs.get(sc.GEN_AI_USAGE_COST_CURRENCY)
+    return Cost(float(amount), currency=str(currency) if currency else sc.COST_CURRENCY_USD, stated=True)
+
+
+def _models(attrs: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """The provider, the model to price (the response's, else the request's) and the request's model."""
+    request_model = attrs.get(sc.GEN_AI_REQUEST_MODEL)
+    request_model = str(request_model) if request_model else None
+    model = attrs.get(sc.GEN_AI_RESPONSE_MODEL)
+    return _provider(attrs), str(model) if model else request_model, request_model
 
 
 def _provider(attrs: Mapping[str, Any]) -> str | None:

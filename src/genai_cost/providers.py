@@ -6,11 +6,15 @@ hosts that identify them, and their id in genai-prices. Detection, pricing and t
 client at an unknown host); the instrumentors and the packaging test read it.
 
 Detection is by base URL, not by which SDK made the call: the OpenAI SDK pointed at api.groq.com is
-Groq, and pricing it as OpenAI would be wrong.
+Groq, and pricing it as OpenAI would be wrong. A host the table does not know is looked up in
+genai-prices' own provider URL patterns (DeepSeek, OpenRouter, Together, Fireworks, Mistral, xAI,
+...; see ``_from_price_data``); its ``gen_ai.provider.name`` is the semconv value where ``PROVIDERS``
+has one, else the genai-prices provider id.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +57,14 @@ PROVIDERS: tuple[Provider, ...] = (
 
 # gen_ai.provider.name (and its aliases) -> genai-prices provider id.
 PRICES_IDS: dict[str, str] = {name: p.prices_id for p in PROVIDERS for name in (p.name, *p.aliases)}
+# genai-prices provider id -> gen_ai.provider.name (the first provider of an id: google is gcp.gemini).
+NAMES: dict[str, str] = {p.prices_id: p.name for p in reversed(PROVIDERS)}
+
+
+def name_for_prices_id(prices_id: str) -> str:
+    """The ``gen_ai.provider.name`` of a genai-prices provider: the semconv value where one exists
+    (mistral -> mistral_ai, x-ai -> x_ai), else the genai-prices id itself (openrouter, together)."""
+    return NAMES.get(prices_id, prices_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +81,10 @@ SDKS: dict[str, Sdk] = {
     "google-genai": Sdk("google.genai", "google-genai >= 1.8, < 4", sc.PROVIDER_GEMINI),
 }
 
-# genai_cost.fakeprovider's base URLs for the OpenAI SDK end in /genai-cost-fake/<provider>: a user's
+# genai_cost.fakeprovider's base URLs for the OpenAI SDK hold /genai-cost-fake/<provider>: a user's
 # own tests against it see that provider (stream usage asked for, its list prices), with no setting.
-_FAKE_PROVIDER = re.compile(r"/genai-cost-fake/(openai|groq|anthropic|gemini|vertex_ai)/?$")
+# <provider> is one of _FAKE_PROVIDERS or a genai-prices provider id (deepseek, openrouter, azure, ...).
+_FAKE_PROVIDER = re.compile(r"/genai-cost-fake/([a-z][a-z0-9_.-]*)(?=/|$)")
 _FAKE_PROVIDERS = {
     "openai": sc.PROVIDER_OPENAI,
     "groq": sc.PROVIDER_GROQ,
@@ -142,7 +155,8 @@ def _detect(url: str, default: str, rules: dict[str, str] | None) -> Endpoint:
             return Endpoint(rules[max(matches, key=len)], host or None, port)
     fake = _FAKE_PROVIDER.search(path)
     if fake is not None:
-        return Endpoint(_FAKE_PROVIDERS[fake.group(1)], host or None, port)
+        name = fake.group(1)
+        return Endpoint(_FAKE_PROVIDERS.get(name) or name_for_prices_id(name), host or None, port)
     if host.startswith("bedrock-runtime.") and host.endswith(".amazonaws.com"):
         return Endpoint(sc.PROVIDER_AWS_BEDROCK, host, port)
     for suffix, provider in _KNOWN_HOSTS:
@@ -152,4 +166,26 @@ def _detect(url: str, default: str, rules: dict[str, str] | None) -> Endpoint:
             or host.endswith("-" + suffix)
         ):
             return Endpoint(provider, host, port)
-    return Endpoint(default, host or None, port)
+    found = _from_price_data(url, host)
+    return Endpoint(found or default, host or None, port)
+
+
+def _from_price_data(url: str, host: str) -> str | None:
+    """The provider whose genai-prices API URL pattern matches ``url``, for a host the table does not
+    know. Local and private hosts (vLLM, Ollama, a proxy) match no public pattern: they are not looked
+    up, so a client of one never loads genai-prices (about 0.3 s) for nothing. Others load it here, at
+    the client's first call, which its first priced call would do anyway; the answer is cached."""
+    if not host or "." not in host or host.endswith((".local", ".internal", ".localhost")):
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None  # an address: every pattern names a host
+    except ValueError:
+        pass
+    try:
+        from genai_cost.pricing.library import provider_id_for_url
+
+        prices_id = provider_id_for_url(url)
+    except Exception:  # the price data failed to load: detection must never break a call
+        return None
+    return None if prices_id is None else name_for_prices_id(prices_id)

@@ -118,6 +118,36 @@ GENAI_COST_NOT_SENT: Final = "genai_cost.request.not_sent"
 # True when the stream was cut short by the app (break, close) before the provider finished.
 GENAI_COST_STREAM_INCOMPLETE: Final = "genai_cost.stream.incomplete"
 
+# --- which name priced a call, a cost the provider stated, why a stream has no usage -----------------
+# The model name that priced the call, when it is not gen_ai.response.model: the response named a model
+# the price data does not know (davinci-002 answered as "davinci:2023-07-21-v2"), the request's priced it.
+GENAI_COST_PRICING_MODEL: Final = "genai_cost.pricing.model"
+# gen_ai.usage.cost.source when the provider stated the call's cost itself (OpenRouter's usage.cost):
+# that amount is the cost, passed through unchanged.
+COST_SOURCE_PROVIDER: Final = "provider"
+# Our own estimate (USD) of a call whose cost the provider stated, kept beside it for comparison.
+GENAI_COST_COST_ESTIMATE: Final = "genai_cost.cost.estimate"
+# Why a stream carries no usage, when genai-cost knows (an Azure api-version that rejects
+# stream_options, so usage was not asked for); beside genai_cost.usage.missing.
+GENAI_COST_USAGE_MISSING_REASON: Final = "genai_cost.usage.missing.reason"
+# --- span attributes: how the call was served (issue 15; what the response says, not the request) ---
+# They select price variants (pricing/served.py) and are stored, so a report can be grouped by them.
+# service_tier: OpenAI's response service_tier, Anthropic's usage.service_tier, Gemini (Vertex)
+# usage_metadata.traffic_type; processing: "batch" for batch-priced calls; speed: Anthropic's usage.speed;
+# inference_geo: Anthropic's usage.inference_geo.
+GENAI_COST_PRICING_SERVICE_TIER: Final = "genai_cost.pricing.service_tier"
+GENAI_COST_PRICING_PROCESSING: Final = "genai_cost.pricing.processing"
+GENAI_COST_PRICING_SPEED: Final = "genai_cost.pricing.speed"
+GENAI_COST_PRICING_INFERENCE_GEO: Final = "genai_cost.pricing.inference_geo"
+# The size and quality of a DALL-E call's images, "<size>/<quality>" ("1024x1792/hd"): what it is
+# billed per image by. From the request (with the API's defaults), since DALL-E makes what is asked.
+GENAI_COST_PRICING_IMAGE_OPTION: Final = "genai_cost.pricing.image_option"
+# The OpenAI semconv names for the served tier (registry: openai.response.service_tier), and the
+# pre-1.37 name other instrumentations still send.
+OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: Final = "gen_ai.openai.response.service_tier"
+# A served dimension with no rate prices the call standard and marks it partial (GENAI_COST_PARTIAL).
+
 # The budget guard (genai_cost/budget): the budget that refused a call (error.type=BudgetExceeded), and
 # the budgets with action: warn that a call went over.
 GENAI_COST_BUDGET_NAME: Final = "genai_cost.budget.name"
@@ -125,6 +155,24 @@ GENAI_COST_BUDGET_WARNED: Final = "genai_cost.budget.warned"
 # Metric attributes of the budget metrics: the budget's name and, for a budget counted per feature,
 # model or provider, the key it is counted under (per user/session/tag: left out, cardinality).
 GENAI_COST_BUDGET_SCOPE: Final = "genai_cost.budget.scope"
+
+# --- priced units beyond tokens (issue 15 part C) -------------------------------------------------
+# Counts a provider bills per use, beside the tokens (no semconv names yet). Audio is in seconds
+# (a float); the others are whole counts.
+GENAI_COST_WEB_SEARCH_CALLS: Final = "genai_cost.usage.web_search_calls"
+GENAI_COST_WEB_FETCH_CALLS: Final = "genai_cost.usage.web_fetch_calls"
+GENAI_COST_CODE_EXECUTION_CALLS: Final = "genai_cost.usage.code_execution_calls"
+GENAI_COST_FILE_SEARCH_CALLS: Final = "genai_cost.usage.file_search_calls"
+GENAI_COST_IMAGES: Final = "genai_cost.usage.images"
+GENAI_COST_AUDIO_SECONDS: Final = "genai_cost.usage.audio_seconds"
+GENAI_COST_INPUT_CHARACTERS: Final = "genai_cost.usage.input_characters"
+# The part of the cost billed per use of those units (tool calls, images, audio, characters).
+GENAI_COST_TOOLS_AMOUNT: Final = "genai_cost.cost.tools.amount"
+# Set when the call was priced for what is known only: some billed dimension has no rate (a unit
+# with no price, an unpriced served tier); the reason names what is missing. Also on the cost metric
+# (the flag only, low cardinality), so dashboards can count partially priced calls.
+GENAI_COST_PARTIAL: Final = "genai_cost.cost.partial"
+GENAI_COST_PARTIAL_REASON: Final = "genai_cost.cost.partial_reason"
 
 # --- business tags (genai_cost.feature) -----------------------------------------------------------
 FEATURE_NAME: Final = "feature.name"
@@ -138,6 +186,8 @@ OP_EMBEDDINGS: Final = "embeddings"
 OP_GENERATE_CONTENT: Final = "generate_content"
 OP_COUNT_TOKENS: Final = "count_tokens"  # not in semconv yet; our name for pre-counting calls
 OP_TRANSCRIPTION: Final = "transcription"  # not in semconv yet
+OP_SPEECH: Final = "speech"  # not in semconv yet: text to speech
+OP_IMAGE_GENERATION: Final = "image_generation"  # not in semconv yet
 
 # --- provider names (gen_ai.provider.name values) ---------------------------------------------------
 PROVIDER_OPENAI: Final = "openai"

@@ -5,7 +5,14 @@ added into the output), so nothing downstream needs to know which provider a num
 
 Each token kind is declared once, on its ``Usage`` field (``token(...)``): its span attribute, its
 store column and its report header. Span attributes, reading them back, adding two usages, the store
-row and the report columns are all derived from that declaration (``TOKEN_KINDS``).
+row and the report columns are all derived from that declaration (``TOKEN_KINDS``). Units billed per
+use beside the tokens (tool calls, images, audio seconds, characters) are declared the same way, in
+their own block (``unit(...)``), and flow through the same derivations.
+
+How the call was served (service tier, batch processing, speed, inference region: what the response
+says; a DALL-E image's size and quality) is declared the same way, in its own block (``served(...)``,
+``SERVED_DIMENSIONS``): optional strings that select price variants (pricing/served.py) or per-image
+rates, on spans, in the store and (but the image's) in ``--by pricing``.
 """
 
 from __future__ import annotations
@@ -24,13 +31,29 @@ def token(
     name; a migration adds it); ``label``, its report column header (None: stored and in the report's
     JSON and CSV, not a table column); ``rank``, its place among the compact table's columns (see
     store/render.py; None: ``--wide`` only)."""
-    meta = {"attribute": attribute, "label": label, "rank": rank, "column": column}
+    meta = {"attribute": attribute, "label": label, "rank": rank, "column": column, "real": False}
+    return field(default=None, metadata=meta)
+
+
+def unit(attribute: str, *, real: bool = False) -> Any:
+    """Declare a priced unit beyond tokens (tool calls, images, audio, characters): like ``token``,
+    stored and in the report's JSON and CSV but not a table column; ``real``: a float (audio seconds),
+    not a whole count."""
+    meta = {"attribute": attribute, "label": None, "rank": None, "column": None, "real": real}
+    return field(default=None, metadata=meta)
+
+
+def served(attribute: str, *, column: str | None = None, grouped: bool = True) -> Any:
+    """Declare a served dimension: a string the response states (``attribute`` on spans; ``column``
+    in the store, default the field's name; a migration adds it). ``grouped``: part of ``--by
+    pricing``'s group (the hourly totals' pricing key, made by m006 from the four dimensions then)."""
+    meta = {"attribute": attribute, "column": column, "served": True, "grouped": grouped}
     return field(default=None, metadata=meta)
 
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one call. ``None`` means "not reported", never zero."""
+    """Token counts of one call, and how it was served. ``None`` means "not reported", never zero."""
 
     # all input, cached and cache-written included (semconv)
     input_tokens: int | None = token(sc.GEN_AI_USAGE_INPUT_TOKENS, label="input tok", rank=3)
@@ -48,26 +71,56 @@ class Usage:
     # the audio part of input_tokens (cached audio included)
     input_audio_tokens: int | None = token(sc.GEN_AI_USAGE_AUDIO_INPUT_TOKENS)
 
+    # --- how the call was served (issue 15): what the response says; None: not stated ---------------
+    service_tier: str | None = served(sc.GENAI_COST_PRICING_SERVICE_TIER)
+    processing: str | None = served(sc.GENAI_COST_PRICING_PROCESSING)  # "batch"
+    speed: str | None = served(sc.GENAI_COST_PRICING_SPEED)
+    inference_geo: str | None = served(sc.GENAI_COST_PRICING_INFERENCE_GEO)
+    # A DALL-E call's "<size>/<quality>" ("1024x1024/hd"): it selects the per-image rate
+    # (pricing/rates.py UnitRates.image_rates), not a genai-prices variant; not in --by pricing.
+    image_option: str | None = served(sc.GENAI_COST_PRICING_IMAGE_OPTION, grouped=False)
+
+    # --- priced units beyond tokens (billed per use; pricing/rates.py UnitRates) ---
+    web_search_calls: int | None = unit(sc.GENAI_COST_WEB_SEARCH_CALLS)
+    web_fetch_calls: int | None = unit(sc.GENAI_COST_WEB_FETCH_CALLS)
+    code_execution_calls: int | None = unit(sc.GENAI_COST_CODE_EXECUTION_CALLS)
+    file_search_calls: int | None = unit(sc.GENAI_COST_FILE_SEARCH_CALLS)
+    images: int | None = unit(sc.GENAI_COST_IMAGES)
+    audio_seconds: float | None = unit(sc.GENAI_COST_AUDIO_SECONDS, real=True)
+    input_characters: int | None = unit(sc.GENAI_COST_INPUT_CHARACTERS)
+
     @property
     def empty(self) -> bool:
-        return self.input_tokens is None and self.output_tokens is None
+        """Nothing billable reported: no tokens, and none of the units a call without tokens is
+        billed by (audio seconds, characters, images)."""
+        return (
+            self.input_tokens is None
+            and self.output_tokens is None
+            and self.audio_seconds is None
+            and self.input_characters is None
+            and self.images is None
+        )
 
-    def to_attributes(self) -> dict[str, int]:
-        out: dict[str, int] = {}
+    def to_attributes(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         self.put_attributes(out)
         return out
 
     def put_attributes(self, out: dict[str, Any]) -> None:
         """Add the reported counts to ``out`` as span attributes (generated below, from TOKEN_KINDS)."""
-        raise NotImplementedError  # replaced at import by _put_attributes_from(TOKEN_KINDS)
+        raise NotImplementedError  # replaced at import by _put_attributes_from(...), below
 
     def __add__(self, other: Usage) -> Usage:
-        """Both calls' counts: a kind reported by either is their sum (absent counts as 0)."""
+        """Both calls' counts: a kind reported by either is their sum (absent counts as 0). A served
+        dimension stated by either is kept; where both state different values, the first one's."""
         summed = Usage()
         for kind in TOKEN_KINDS:
             a, b = getattr(self, kind.name), getattr(other, kind.name)
             if a is not None or b is not None:
                 setattr(summed, kind.name, (a or 0) + (b or 0))
+        for dimension in SERVED_DIMENSIONS:
+            value = getattr(self, dimension.name)
+            setattr(summed, dimension.name, value if value is not None else getattr(other, dimension.name))
         return summed
 
     @classmethod
@@ -77,7 +130,7 @@ class Usage:
         A count that is not a non-negative number (a misbehaving proxy's -5) is not reported."""
         usage = cls()
         for kind in TOKEN_KINDS:
-            value = count(attrs.get(kind.attribute))
+            value = (amount if kind.real else count)(attrs.get(kind.attribute))
             if value is None:
                 for alias in _ATTRIBUTE_ALIASES.get(kind.attribute, ()):
                     value = count(attrs.get(alias))
@@ -85,7 +138,23 @@ class Usage:
                         break
             if value is not None:
                 setattr(usage, kind.name, value)
+        for dimension in SERVED_DIMENSIONS:
+            text = served_value(attrs.get(dimension.attribute))
+            if text is None:
+                for alias in _ATTRIBUTE_ALIASES.get(dimension.attribute, ()):
+                    text = served_value(attrs.get(alias))
+                    if text is not None:
+                        break
+            if text is not None:
+                setattr(usage, dimension.name, text)
         return usage
+
+    def served_label(self) -> str:
+        """The served dimensions stated, as ``name=value`` words ('' when none): the ``--by pricing``
+        group (store/rollup.py computes the same text in SQL)."""
+        return " ".join(
+            f"{d.column}={value}" for d in GROUPED_DIMENSIONS if (value := getattr(self, d.name)) is not None
+        )
 
 
 def plus(a: Usage | None, b: Usage | None) -> Usage | None:
@@ -104,6 +173,26 @@ def count(value: Any) -> int | None:
     return None
 
 
+def served_value(value: Any) -> str | None:
+    """A served dimension from a response or attribute value: a non-empty string, lower case, stripped
+    (OpenAI says "flex", Vertex "ON_DEMAND_FLEX"; one spelling per value for grouping and pricing)."""
+    if type(value) is not str:
+        value = getattr(value, "value", None)  # an SDK enum member
+        if type(value) is not str:
+            return None
+    value = value.strip().lower()
+    return value or None
+
+
+def amount(value: Any) -> float | None:
+    """A non-negative finite number from an attribute value (audio seconds), else None."""
+    if type(value) is int:
+        return float(value) if value >= 0 else None
+    if type(value) is float and value >= 0 and value == value and value != float("inf"):
+        return value
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class TokenKind:
     name: str  # the Usage field
@@ -111,6 +200,7 @@ class TokenKind:
     column: str  # store column
     label: str | None  # report table column header; None: not a table column
     rank: int | None  # place in the compact report table (None: --wide only)
+    real: bool = False  # a float (audio seconds), not a whole count
 
 
 TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
@@ -120,12 +210,45 @@ TOKEN_KINDS: tuple[TokenKind, ...] = tuple(
         f.metadata["column"] or f.name,
         f.metadata["label"],
         f.metadata["rank"],
+        f.metadata["real"],
     )
     for f in fields(Usage)
+    if not f.metadata.get("served")
 )
 
 
-def _put_attributes_from(kinds: tuple[TokenKind, ...]) -> Any:
+@dataclass(frozen=True, slots=True)
+class ServedDimension:
+    name: str  # the Usage field
+    attribute: str  # span attribute
+    column: str  # store column
+    grouped: bool = True  # part of --by pricing's group
+
+
+SERVED_DIMENSIONS: tuple[ServedDimension, ...] = tuple(
+    ServedDimension(f.name, f.metadata["attribute"], f.metadata["column"] or f.name, f.metadata["grouped"])
+    for f in fields(Usage)
+    if f.metadata.get("served")
+)
+# The served dimensions of ``--by pricing``'s group (``served_label``, SERVED_LABEL_SQL).
+GROUPED_DIMENSIONS = tuple(d for d in SERVED_DIMENSIONS if d.grouped)
+
+
+# Every Usage field's store column, in field order (token kinds and served dimensions alike), so the
+# values of a row's columns build its Usage positionally: ``Usage(*values)``.
+STORED_COLUMNS: tuple[str, ...] = tuple(f.metadata["column"] or f.name for f in fields(Usage))
+STORED_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+
+# The ``--by pricing`` group of a stored call, in SQL: the same text as ``Usage.served_label`` (values
+# are stored stripped, so TRIM only takes off the last separator); NULL for the standard path.
+SERVED_LABEL_SQL = (
+    "NULLIF(TRIM("
+    + " || ".join(f"COALESCE('{d.column}=' || {d.column} || ' ', '')" for d in GROUPED_DIMENSIONS)
+    + "), '')"
+)
+
+
+def _put_attributes_from(kinds: tuple[TokenKind | ServedDimension, ...]) -> Any:
     """``Usage.put_attributes`` written out, one ``if`` per kind: it runs at the end of every call,
     where a loop over the kinds costs several times more (the way dataclasses make ``__init__``)."""
     lines = ["def put_attributes(self, out):"]
@@ -143,7 +266,7 @@ def _put_attributes_from(kinds: tuple[TokenKind, ...]) -> Any:
     return function
 
 
-Usage.put_attributes = _put_attributes_from(TOKEN_KINDS)  # type: ignore[method-assign]
+Usage.put_attributes = _put_attributes_from(TOKEN_KINDS + SERVED_DIMENSIONS)  # type: ignore[method-assign]
 
 # Names other instrumentations still send for a kind: the anthropic SDK's own spans use the older
 # cache-write name; pre-1.27 conventions named input and output prompt and completion tokens.
@@ -151,6 +274,11 @@ _ATTRIBUTE_ALIASES: dict[str, tuple[str, ...]] = {
     sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: (sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,),
     sc.GEN_AI_USAGE_INPUT_TOKENS: (sc.GEN_AI_USAGE_PROMPT_TOKENS,),
     sc.GEN_AI_USAGE_OUTPUT_TOKENS: (sc.GEN_AI_USAGE_COMPLETION_TOKENS,),
+    # OpenAI instrumentations state the served tier under the semconv name (and its older spelling).
+    sc.GENAI_COST_PRICING_SERVICE_TIER: (
+        sc.OPENAI_RESPONSE_SERVICE_TIER,
+        sc.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER,
+    ),
 }
 
 
@@ -165,6 +293,12 @@ class Cost:
     cache_read: float = 0.0
     cache_write: float = 0.0
     currency: str = sc.COST_CURRENCY_USD
+    # --- priced units beyond tokens ---
+    tools: float = 0.0  # tool calls, images, audio, characters (billed per use)
+    partial: str | None = None  # what has no rate ("web_fetch_calls"): the total is short of it
+    stated: bool = (
+        False  # the provider stated the total (the bill) and no parts: the parts above are not known
+    )
 
     def to_attributes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -180,3 +314,8 @@ class Cost:
         out[sc.GENAI_COST_OUTPUT_AMOUNT] = self.output
         out[sc.GENAI_COST_CACHE_READ_AMOUNT] = self.cache_read
         out[sc.GENAI_COST_CACHE_WRITE_AMOUNT] = self.cache_write
+        if self.tools:
+            out[sc.GENAI_COST_TOOLS_AMOUNT] = self.tools
+        if self.partial is not None:
+            out[sc.GENAI_COST_PARTIAL] = True
+            out[sc.GENAI_COST_PARTIAL_REASON] = self.partial

@@ -238,8 +238,11 @@ class Guard:
                 and not incomplete
             ):
                 model = (info.model if info is not None else None) or reservation.model
+                # A cost the provider stated is what the call cost (as on its span).
+                stated = info.provider_cost if info is not None else None
+                stated = invocation.stated_cost if stated is None else stated
                 amounts = [
-                    _cost(budget, claim, request.provider, (model, reservation.model), usage)
+                    _cost(budget, claim, request.provider, (model, reservation.model), usage, stated)
                     for budget, claim in zip(reservation.budgets, reservation.claims, strict=True)
                 ]
             elif error is not None and not incomplete:
@@ -252,11 +255,19 @@ class Guard:
 
 
 def _cost(
-    budget: Budget, claim: Claim, provider: str, models: tuple[str | None, str | None], usage: Usage
+    budget: Budget,
+    claim: Claim,
+    provider: str,
+    models: tuple[str | None, str | None],
+    usage: Usage,
+    stated: float | None = None,
 ) -> float:
-    """A finished call's exact amount in the budget's unit; its worst case if it cannot be priced."""
+    """A finished call's exact amount in the budget's unit (``stated``: the cost the provider stated);
+    its worst case if it cannot be priced."""
     if budget.unit != USD:
         return float((usage.input_tokens or 0) + (usage.output_tokens or 0))
+    if stated is not None:
+        return stated
     book = get_price_book()
     for model in dict.fromkeys(models):  # the response's model first, then the requested one
         cost = book.price(provider, model, usage) if model else None

@@ -70,7 +70,22 @@ class AnthropicFormat:
         )
 
     @staticmethod
-    def _usage(t: Tokens, output_tokens: int) -> dict[str, Any]:
+    def served(body: dict[str, Any]) -> dict[str, str]:
+        """How the fake says the call was served: ``usage.service_tier`` "priority" or "batch" when the
+        request's ``service_tier`` names one (the real API takes "auto"/"standard_only" and answers
+        "batch" in Message Batches results; the fake lets a Messages test reach both), else "standard";
+        ``usage.speed`` and ``usage.inference_geo`` as the request's ``speed`` and ``inference_geo``."""
+        tier = body.get("service_tier")
+        served = {"service_tier": tier if tier in ("priority", "batch") else "standard"}
+        if tier == "batch":
+            served["processing"] = "batch"
+        for key in ("speed", "inference_geo"):
+            if isinstance(body.get(key), str):
+                served[key] = body[key]
+        return served
+
+    @staticmethod
+    def _usage(t: Tokens, output_tokens: int, served: dict[str, str]) -> dict[str, Any]:
         usage = {
             "input_tokens": t.input_tokens,
             "cache_creation_input_tokens": t.cache_creation_tokens,
@@ -80,7 +95,7 @@ class AnthropicFormat:
                 "ephemeral_1h_input_tokens": t.cache_creation_1h_tokens,
             },
             "output_tokens": output_tokens,
-            "service_tier": "standard",
+            **{key: value for key, value in served.items() if key != "processing"},
         }
         if t.reasoning_tokens:  # thinking is billed inside output_tokens; the detail says how much
             usage["output_tokens_details"] = {"thinking_tokens": t.reasoning_tokens}
@@ -101,6 +116,8 @@ class AnthropicFormat:
         if not isinstance(body.get("messages"), list):
             return self._invalid(model, "messages: Field required")
         tokens = self.expected_tokens("messages", body, model)
+        served = self.served(body)
+        units = rules.anthropic_server_tools(body)
         text = rules.prompt_text(body)
         thinking = rules.deltas(tokens.reasoning_tokens, text.digest + 1)
         parts = rules.deltas(tokens.output_tokens - tokens.reasoning_tokens, text.digest)
@@ -127,24 +144,31 @@ class AnthropicFormat:
             "content": [block for block, _ in blocks],
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": self._usage(tokens, tokens.output_tokens),
+            "usage": {**self._usage(tokens, tokens.output_tokens, served), **_server_tool_use(units)},
         }
         if not self.is_stream("messages", request):
             return Reply(
-                model=model, response_id=message_id, body=message, tokens=tokens, headers=self._headers()
+                model=model,
+                response_id=message_id,
+                body=message,
+                tokens=tokens,
+                units=units,
+                headers=self._headers(),
+                served=served,
             )
 
         start = {
             **message,
             "content": [],
             "stop_reason": None,
-            "usage": self._usage(tokens, 1),  # provisional, as the API sends it
+            "usage": self._usage(tokens, 1, served),  # provisional, as the API sends it
         }
         final_usage: dict[str, Any] = {
             "input_tokens": tokens.input_tokens,
             "cache_creation_input_tokens": tokens.cache_creation_tokens,
             "cache_read_input_tokens": tokens.cache_read_tokens,
             "output_tokens": tokens.output_tokens,  # cumulative
+            **_server_tool_use(units),
         }
         if tokens.reasoning_tokens:
             final_usage["output_tokens_details"] = {"thinking_tokens": tokens.reasoning_tokens}
@@ -183,8 +207,10 @@ class AnthropicFormat:
             response_id=message_id,
             events=events,
             tokens=tokens,
+            units=units,
             headers=self._headers(),
             events_before_failure=4,
+            served=served,
         )
 
     def count_tokens(self, request: Request) -> Reply:
@@ -228,3 +254,15 @@ class AnthropicFormat:
         body = self.error_body(status, message)
         body.pop("request_id")
         return [("error", body)]
+
+
+def _server_tool_use(units: rules.Units) -> dict[str, object]:
+    """``usage.server_tool_use`` when the request had server tools (absent otherwise, as the API does)."""
+    if not (units.web_search_calls or units.web_fetch_calls):
+        return {}
+    return {
+        "server_tool_use": {
+            "web_search_requests": units.web_search_calls,
+            "web_fetch_requests": units.web_fetch_calls,
+        }
+    }

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from genai_cost.fakeprovider.rules import Tokens
+from genai_cost.fakeprovider.rules import Tokens, Units
 
 # (event name or None, data): data is a JSON document, or a str sent as is (OpenAI's "[DONE]").
 SSEEvent = tuple[str | None, Any]
@@ -40,9 +40,16 @@ class Reply:
     events: list[SSEEvent] | None = None  # for SSE replies
     tokens: Tokens | None = None  # the usage this reply reports; None when it reports none
     counted_tokens: int | None = None
+    units: Units | None = None  # units billed per use (tool calls, images, audio, characters)
+    content_type: str = "application/json"  # of ``body`` (bytes or str for audio and text replies)
     headers: dict[str, str] = field(default_factory=dict)
     # For mid-stream failure injection: how many events go out before the error event.
     events_before_failure: int = 2
+    # The cost the reply states itself (OpenRouter's usage.cost), USD; None when it states none.
+    provider_cost: float | None = None
+    # How this reply says the call was served (service_tier, processing, speed, inference_geo), for the
+    # ledger: the billed dimensions beyond tokens.
+    served: dict[str, str] = field(default_factory=dict)
 
     @property
     def stream(self) -> bool:

@@ -147,23 +147,38 @@ class GeminiFormat:
         words = rules.deltas(tokens.output_tokens, text.digest)
 
         call = _function_call(body)
+        # Vertex states the tier served as usageMetadata.trafficType (the Gemini API states none).
+        traffic = _TRAFFIC_TYPES.get(str(body.get("serviceTier") or "").lower(), "ON_DEMAND")
+        served = {"service_tier": traffic.lower()} if self.vertex else {}
+        grounding = _grounding(body)
+        units = _grounding_units(model, grounding)
 
         def response(parts: list[str], candidates: int, finish_reason: str | None) -> dict[str, Any]:
             content = [{"functionCall": call}] if call else [{"text": "".join(parts)}]
             candidate: dict[str, Any] = {"content": {"parts": content, "role": "model"}}
             if finish_reason:
                 candidate["finishReason"] = finish_reason
+                if grounding is not None:  # with the last chunk, as the API sends it
+                    candidate["groundingMetadata"] = grounding
             candidate["index"] = 0
+            usage = self._usage(tokens, candidates)
+            if self.vertex:
+                usage["trafficType"] = traffic
             return {
                 "candidates": [candidate],
-                "usageMetadata": self._usage(tokens, candidates),
+                "usageMetadata": usage,
                 "modelVersion": model,
                 "responseId": response_id,
             }
 
         if not stream:
             return Reply(
-                model=model, response_id=response_id, body=response(words, len(words), finish), tokens=tokens
+                model=model,
+                response_id=response_id,
+                body=response(words, len(words), finish),
+                tokens=tokens,
+                served=served,
+                units=units,
             )
         events: list[SSEEvent] = []
         if call:  # a function call comes whole, in one chunk
@@ -174,7 +189,13 @@ class GeminiFormat:
                 done = start + _WORDS_PER_CHUNK >= len(words)
                 events.append((None, response(chunk, start + len(chunk), finish if done else None)))
         return Reply(
-            model=model, response_id=response_id, events=events, tokens=tokens, events_before_failure=1
+            model=model,
+            response_id=response_id,
+            events=events,
+            tokens=tokens,
+            events_before_failure=1,
+            served=served,
+            units=units,
         )
 
     def count_tokens(self, request: Request) -> Reply:
@@ -235,6 +256,10 @@ class GeminiFormat:
         return [(None, self.error_body(status, message))]
 
 
+# The request's serviceTier -> the traffic type Vertex answers with (anything else: pay as you go).
+_TRAFFIC_TYPES = {"flex": "ON_DEMAND_FLEX", "priority": "ON_DEMAND_PRIORITY"}
+
+
 def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:
     """A call to the first declared function, or None: no functions, or the last turn answers one."""
     declared = [
@@ -252,3 +277,27 @@ def _function_call(body: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(part, dict) and ("functionResponse" in part or "function_response" in part):
             return None
     return {"name": declared[0]["name"], "args": {}}
+
+
+# --- priced units: grounding with Google Search ---
+# A request with a googleSearch tool is grounded: its last candidate carries ``groundingMetadata`` with
+# GROUNDING_QUERIES web search queries. Billed as Google bills it: Gemini 3 models per search query,
+# earlier models per grounded prompt (https://ai.google.dev/gemini-api/docs/pricing, free tiers aside).
+GROUNDING_QUERIES = ("genai-cost", "genai-cost pricing")
+
+
+def _grounding(body: dict[str, Any]) -> dict[str, Any] | None:
+    tools = body.get("tools") or ()
+    if not any(isinstance(t, dict) and ("googleSearch" in t or "google_search" in t) for t in tools):
+        return None
+    return {
+        "webSearchQueries": list(GROUNDING_QUERIES),
+        "groundingChunks": [{"web": {"uri": "https://example.com/genai-cost", "title": "example.com"}}],
+    }
+
+
+def _grounding_units(model: str, grounding: dict[str, Any] | None) -> rules.Units | None:
+    if grounding is None:
+        return None
+    per_query = "gemini-3" in model
+    return rules.Units(web_search_calls=len(grounding["webSearchQueries"]) if per_query else 1)

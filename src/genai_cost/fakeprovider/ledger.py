@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from genai_cost.fakeprovider.rules import Tokens
+from genai_cost.fakeprovider.rules import Tokens, Units
 
 if TYPE_CHECKING:
     from genai_cost.usage import Usage
@@ -27,7 +28,9 @@ class BilledCall:
     ``counted_tokens`` and ``usage_reported`` is False.
     """
 
-    provider: str  # "openai" | "anthropic" | "groq" | "gemini" | "vertex_ai"
+    # "openai" | "anthropic" | "groq" | "gemini" | "vertex_ai", or an OpenAI-compatible one of
+    # compatible.py: "deepseek" | "openrouter" | "together" | "fireworks" | "azure"
+    provider: str
     endpoint: str  # "chat.completions", "responses", "messages", "generateContent", ...
     model: str
     stream: bool
@@ -47,6 +50,24 @@ class BilledCall:
     counted_tokens: int | None = None  # the answer of a count-tokens endpoint
     error: str | None = None  # the provider's error type when the call failed, else None
     path: str = ""
+    # The cost the response stated itself, USD (OpenRouter's usage.cost): what the provider billed.
+    provider_cost: float | None = None
+    # How the call was served, as the response stated it (None: not stated). ``processing`` is "batch"
+    # for an Anthropic batch result (usage.service_tier "batch").
+    service_tier: str | None = None
+    processing: str | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
+    # A DALL-E call's images' "<size>/<quality>" ("1024x1792/hd"): what each image was billed at.
+    image_option: str | None = None
+    # --- priced units beyond tokens: what the server billed per use (rules.Units) ---
+    web_search_calls: int = 0
+    web_fetch_calls: int = 0
+    code_execution_calls: int = 0
+    file_search_calls: int = 0
+    images: int = 0
+    audio_seconds: float = 0.0
+    input_characters: int = 0
 
     @property
     def tokens(self) -> Tokens:
@@ -58,7 +79,7 @@ class BilledCall:
         from genai_cost.usage import Usage  # lazy: the server itself needs nothing beyond the stdlib
 
         if not self.usage_reported:
-            return Usage()
+            return Usage(image_option=self.image_option, **self._units())
         input_tokens = self.input_tokens
         output_tokens = self.output_tokens
         if self.provider == "anthropic":  # Anthropic's input_tokens leaves out the cache
@@ -79,7 +100,16 @@ class BilledCall:
             tool_use_prompt_tokens=self.tool_use_prompt_tokens,
             # No audio reported (or OpenAI's ever-present 0) is "not reported", as the adapters read it.
             input_audio_tokens=self.input_audio_tokens or None,
+            service_tier=self.service_tier,
+            processing=self.processing,
+            speed=self.speed,
+            inference_geo=self.inference_geo,
+            **self._units(),
         )
+
+    def _units(self) -> dict[str, Any]:
+        """The units billed, as Usage fields (an unused unit is not reported)."""
+        return {f.name: value for f in dataclasses.fields(Units) if (value := getattr(self, f.name))}
 
 
 def billed(
@@ -95,8 +125,14 @@ def billed(
     counted_tokens: int | None = None,
     error: str | None = None,
     path: str = "",
+    provider_cost: float | None = None,
+    served: Mapping[str, str] | None = None,
+    units: Units | None = None,
 ) -> BilledCall:
-    fields = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    fields: dict[str, Any] = dataclasses.asdict(tokens) if tokens is not None and usage_reported else {}
+    fields.update({key: served[key] for key in _SERVED if served and key in served})
+    if units is not None:
+        fields.update(dataclasses.asdict(units))
     return BilledCall(
         provider=provider,
         endpoint=endpoint,
@@ -108,8 +144,12 @@ def billed(
         counted_tokens=counted_tokens,
         error=error,
         path=path,
+        provider_cost=provider_cost if usage_reported else None,
         **fields,
     )
+
+
+_SERVED = ("service_tier", "processing", "speed", "inference_geo", "image_option")
 
 
 class Ledger:

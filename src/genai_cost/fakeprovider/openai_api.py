@@ -8,6 +8,8 @@ class serves both, switched by ``groq=True``.
 
 from __future__ import annotations
 
+import base64
+import math
 import re
 from typing import Any
 
@@ -35,6 +37,20 @@ _ERRORS: dict[int, tuple[str, str | None]] = {  # status -> (error.type, error.c
 
 _DEFAULT_COMPLETIONS_MAX_TOKENS = 16  # the legacy completions endpoint's own default
 
+# Models OpenAI answers under another name than the one asked for: the response's model is one no
+# price list knows (a recorded davinci-002 completion came back as this).
+SERVED_AS = {"davinci-002": "davinci:2023-07-21-v2"}
+
+
+# Priced units beyond tokens (audio, speech, images; OpenAIFormat.transcription and after).
+# Billing facts these formats carry: OpenAI's whisper-1 bills whole seconds of audio, reported as
+# ``usage: {"type": "duration", "seconds": N}`` (json and verbose_json; a translation's json has no
+# usage); gpt-4o-transcribe bills tokens (``usage.type == "tokens"``, audio tokens apart); Groq reports
+# no usage, only verbose_json's ``duration`` (it bills at least 10 s). Speech bills the input's
+# characters; DALL-E bills per image, gpt-image-1 by tokens.
+AUDIO_TOKENS_PER_SECOND = 10  # gpt-4o-transcribe's audio tokens, in these fake bills
+IMAGE_OUTPUT_TOKENS = 1056  # gpt-image-1, one 1024x1024 medium-quality image
+
 
 class OpenAIFormat:
     def __init__(self, *, groq: bool = False) -> None:
@@ -49,10 +65,16 @@ class OpenAIFormat:
             Route(re.compile(rf"{p}/chat/completions"), "chat.completions", self.chat_completions),
             Route(re.compile(rf"{p}/responses"), "responses", self.responses),
         ]
+        routes += [  # audio: Groq's and OpenAI's
+            Route(re.compile(rf"{p}/audio/transcriptions"), "audio.transcriptions", self.transcription),
+            Route(re.compile(rf"{p}/audio/translations"), "audio.translations", self.transcription),
+        ]
         if not self.groq:
             routes += [
                 Route(re.compile(rf"{p}/completions"), "completions", self.completions),
                 Route(re.compile(rf"{p}/embeddings"), "embeddings", self.embeddings),
+                Route(re.compile(rf"{p}/audio/speech"), "audio.speech", self.speech),
+                Route(re.compile(rf"{p}/images/generations"), "images.generations", self.images),
             ]
         return routes
 
@@ -94,7 +116,8 @@ class OpenAIFormat:
         text = rules.prompt_text(body)
         uncapped = rules.output_budget(text)
         visible = tokens.output_tokens - tokens.reasoning_tokens
-        return model, tokens, rules.deltas(visible, text.digest), tokens.output_tokens < uncapped
+        served = SERVED_AS.get(model, model)
+        return served, tokens, rules.deltas(visible, text.digest), tokens.output_tokens < uncapped
 
     def _chat_usage(self, t: Tokens) -> dict[str, Any]:
         usage: dict[str, Any] = {
@@ -132,9 +155,19 @@ class OpenAIFormat:
     def _headers(self) -> dict[str, str]:
         return {"x-request-id": new_id("req_")}
 
+    # -- service tier ----------------------------------------------------------------------------
+    @staticmethod
+    def served_tier(request: Request) -> str:
+        """The tier the response states: the one the request asked for ("auto" or none: "default"),
+        any value sent back as is, so a test can see an unknown tier through."""
+        tier = request.body.get("service_tier")
+        return tier if isinstance(tier, str) and tier != "auto" else "default"
+
     # -- chat completions ------------------------------------------------------------------------
     def chat_completions(self, request: Request) -> Reply:
         model, tokens, parts, capped = self._plan("chat.completions", request)
+        tier = self.served_tier(request)
+        served = {} if self.groq else {"service_tier": tier}
         finish = "length" if capped else "stop"
         response_id = new_id("chatcmpl-", 28)
         created = now()
@@ -158,14 +191,21 @@ class OpenAIFormat:
             if self.groq:
                 body["x_groq"] = {"id": groq_request_id}
             else:
-                body["service_tier"] = "default"
+                body["service_tier"] = tier
             return Reply(
-                model=model, response_id=response_id, body=body, tokens=tokens, headers=self._headers()
+                model=model,
+                response_id=response_id,
+                body=body,
+                tokens=tokens,
+                headers=self._headers(),
+                served=served,
             )
 
         include_usage = bool((request.body.get("stream_options") or {}).get("include_usage"))
         include_usage = include_usage and not self.groq  # Groq ignores stream_options
         chunk_base = {**base, "object": "chat.completion.chunk", "system_fingerprint": fingerprint}
+        if not self.groq:
+            chunk_base["service_tier"] = tier  # on every chunk, as OpenAI sends it
         if include_usage:
             chunk_base["usage"] = None  # OpenAI sends a null usage on every chunk but the last
 
@@ -192,6 +232,7 @@ class OpenAIFormat:
             events=events,
             tokens=tokens if reported else None,
             headers=self._headers(),
+            served=served if reported else {},
         )
 
     # -- legacy completions ----------------------------------------------------------------------
@@ -237,6 +278,7 @@ class OpenAIFormat:
     def responses(self, request: Request) -> Reply:
         model, tokens, parts, _ = self._plan("responses", request)
         body = request.body
+        tier = self.served_tier(request)
         response_id = new_id("resp_", 48)
         message_id = new_id("msg_", 48)
         text = "".join(parts)
@@ -250,7 +292,9 @@ class OpenAIFormat:
             "role": "assistant",
             "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
         }
-        output = [*([reasoning_item] if reasoning_item else []), message]
+        tool_items = [_tool_call_item(kind) for kind in rules.responses_tool_calls(body)]
+        units = _responses_units(tool_items)
+        output = [*tool_items, *([reasoning_item] if reasoning_item else []), message]
         usage = {
             "input_tokens": tokens.input_tokens,
             "input_tokens_details": {"cached_tokens": tokens.cache_read_tokens, "cache_write_tokens": 0},
@@ -276,6 +320,7 @@ class OpenAIFormat:
                 "parallel_tool_calls": True,
                 "previous_response_id": body.get("previous_response_id"),
                 "reasoning": {"effort": None, "summary": None},
+                "service_tier": tier,
                 "store": True,
                 "temperature": 1.0,
                 "text": {"format": {"type": "text"}},
@@ -294,7 +339,9 @@ class OpenAIFormat:
                 response_id=response_id,
                 body=snapshot("completed", output, usage),
                 tokens=tokens,
+                units=units,
                 headers=self._headers(),
+                served={"service_tier": tier},
             )
 
         raw: list[dict[str, Any]] = [
@@ -302,10 +349,15 @@ class OpenAIFormat:
             {"type": "response.in_progress", "response": snapshot("in_progress", [], None)},
         ]
         index = 0
+        for item in tool_items:  # built-in tool calls come first, each added then done
+            added = {**item, "status": "in_progress"}
+            raw.append({"type": "response.output_item.added", "output_index": index, "item": added})
+            raw.append({"type": "response.output_item.done", "output_index": index, "item": item})
+            index += 1
         if reasoning_item:
-            raw.append({"type": "response.output_item.added", "output_index": 0, "item": reasoning_item})
-            raw.append({"type": "response.output_item.done", "output_index": 0, "item": reasoning_item})
-            index = 1
+            raw.append({"type": "response.output_item.added", "output_index": index, "item": reasoning_item})
+            raw.append({"type": "response.output_item.done", "output_index": index, "item": reasoning_item})
+            index += 1
         where = {"item_id": message_id, "output_index": index, "content_index": 0}
         empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         raw.append(
@@ -328,8 +380,10 @@ class OpenAIFormat:
             response_id=response_id,
             events=events,
             tokens=tokens,
+            units=units,
             headers=self._headers(),
             events_before_failure=first_delta + 1,
+            served={"service_tier": tier},
         )
 
     # -- embeddings ------------------------------------------------------------------------------
@@ -399,3 +453,127 @@ class OpenAIFormat:
             }
             return [("error", event)]
         return [(None, self.error_body(status, message))]
+
+    # --- priced units: audio transcription and translation, speech, images ---
+    def transcription(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request)
+        translate = request.path.rstrip("/").endswith("/translations")
+        if not isinstance(body.get("file_bytes"), int):
+            return Reply(model=model, status=400, body=self.error_body(400, "file: Field required"))
+        duration = rules.audio_seconds(body["file_bytes"])
+        words = rules.words(8 + body["file_bytes"] % 17, body["file_bytes"])
+        text = " ".join(words)
+        response_format = body.get("response_format") or "json"
+        headers = self._headers()
+        if response_format == "text":  # no usage at all on the wire
+            return Reply(model=model, body=text, content_type="text/plain", headers=headers)
+        tokens: Tokens | None = None
+        units: rules.Units | None = None
+        reply: dict[str, Any] = {"text": text}
+        if self.groq:
+            units = rules.Units(audio_seconds=duration)
+            reply["x_groq"] = {"id": new_id("req_", 26)}
+        elif model.startswith("whisper"):
+            seconds = math.ceil(duration)  # whole seconds, as billed
+            units = rules.Units(audio_seconds=float(seconds))
+            if not (translate and response_format == "json"):
+                reply["usage"] = {"type": "duration", "seconds": seconds}
+        else:  # gpt-4o-transcribe and its kin: tokens
+            audio = math.ceil(duration * AUDIO_TOKENS_PER_SECOND)
+            prompt = (
+                rules.prompt_text({"prompt": body.get("prompt") or ""}).tokens if body.get("prompt") else 0
+            )
+            tokens = Tokens(input_tokens=audio + prompt, output_tokens=len(words), input_audio_tokens=audio)
+            reply["usage"] = {
+                "type": "tokens",
+                "input_tokens": tokens.input_tokens,
+                "input_token_details": {"text_tokens": prompt, "audio_tokens": audio},
+                "output_tokens": tokens.output_tokens,
+                "total_tokens": tokens.input_tokens + tokens.output_tokens,
+            }
+        if response_format == "verbose_json":
+            reply = {
+                "task": "translate" if translate else "transcribe",
+                "language": "english",
+                "duration": duration,
+                "segments": [],
+                **reply,
+            }
+        return Reply(model=model, body=reply, tokens=tokens, units=units, headers=headers)
+
+    def speech(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request)
+        text = body.get("input")
+        if not isinstance(text, str):
+            return Reply(model=model, status=400, body=self.error_body(400, "input: Field required"))
+        audio = b"ID3" + bytes(len(text))  # a stand-in for the audio, as long as the text
+        units = rules.Units(input_characters=len(text))
+        return Reply(model=model, body=audio, units=units, content_type="audio/mpeg", headers=self._headers())
+
+    def images(self, request: Request) -> Reply:
+        body = request.body
+        model = self.model_of(request) or "dall-e-2"
+        n = body.get("n")
+        count = n if isinstance(n, int) else 1
+        prompt = rules.prompt_text({"prompt": body.get("prompt") or ""})
+        image = base64.b64encode(b"\x89PNG fake").decode()
+        reply: dict[str, Any] = {"created": now(), "data": [{"b64_json": image} for _ in range(count)]}
+        if model.startswith("gpt-image"):  # billed by tokens: the images are output tokens
+            tokens = Tokens(input_tokens=prompt.tokens, output_tokens=IMAGE_OUTPUT_TOKENS * count)
+            reply["usage"] = {
+                "input_tokens": tokens.input_tokens,
+                "input_tokens_details": {"text_tokens": tokens.input_tokens, "image_tokens": 0},
+                "output_tokens": tokens.output_tokens,
+                "total_tokens": tokens.input_tokens + tokens.output_tokens,
+            }
+            return Reply(model=model, body=reply, tokens=tokens, headers=self._headers())
+        # DALL-E bills per image by size and quality, the API's defaults when not asked (DALL-E 2 has
+        # one quality); the reply states neither. The ledger keeps what each image was billed at.
+        size = body.get("size") or "1024x1024"
+        quality = body.get("quality") if model == "dall-e-3" and body.get("quality") else "standard"
+        return Reply(
+            model=model,
+            body=reply,
+            units=rules.Units(images=count),
+            headers=self._headers(),
+            served={"image_option": f"{size}/{quality}"},
+        )
+
+
+# --- priced units: Responses built-in tool calls ---
+def _tool_call_item(kind: str) -> dict[str, Any]:
+    """One completed built-in tool call output item, as the Responses API sends it."""
+    if kind == "web_search_call":
+        return {
+            "type": kind,
+            "id": new_id("ws_", 48),
+            "status": "completed",
+            "action": {"type": "search", "query": "genai-cost"},
+        }
+    if kind == "file_search_call":
+        return {
+            "type": kind,
+            "id": new_id("fs_", 48),
+            "status": "completed",
+            "queries": ["genai-cost"],
+            "results": None,
+        }
+    return {
+        "type": kind,
+        "id": new_id("ci_", 48),
+        "status": "completed",
+        "code": "print(1)",
+        "container_id": new_id("cntr_", 48),
+        "outputs": None,
+    }
+
+
+def _responses_units(items: list[dict[str, Any]]) -> rules.Units:
+    kinds = [item["type"] for item in items]
+    return rules.Units(
+        web_search_calls=kinds.count("web_search_call"),
+        file_search_calls=kinds.count("file_search_call"),
+        code_execution_calls=kinds.count("code_interpreter_call"),
+    )

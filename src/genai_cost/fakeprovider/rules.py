@@ -266,3 +266,67 @@ def embedding(dimensions: int, seed: int) -> list[float]:
 
 def embedding_base64(values: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+# --- priced units beyond tokens ------------------------------------------------------------------
+# - **Server tools** (Anthropic ``tools`` of type ``web_search_*`` / ``web_fetch_*``): each such tool
+#   is used ``max_uses`` times when given, else once; the counts are reported in
+#   ``usage.server_tool_use``.
+# - **Built-in tools** (OpenAI Responses ``tools`` of type ``web_search*``, ``file_search``,
+#   ``code_interpreter``): each is called once, one output item of type ``*_call`` each.
+# - **Audio** (transcriptions, translations): a recording lasts one second per ``AUDIO_BYTES_PER_SECOND``
+#   bytes of the uploaded file (at least 0.5 s), rounded to milliseconds.
+# - **Speech**: the ``input`` text's characters; **images**: ``n`` (default 1).
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Units billed per use, beside the tokens (see ``BilledCall``)."""
+
+    web_search_calls: int = 0
+    web_fetch_calls: int = 0
+    code_execution_calls: int = 0
+    file_search_calls: int = 0
+    images: int = 0
+    audio_seconds: float = 0.0
+    input_characters: int = 0
+
+
+AUDIO_BYTES_PER_SECOND = 1000
+
+
+def anthropic_server_tools(body: dict[str, Any]) -> Units:
+    searches = fetches = 0
+    for tool in body.get("tools") or ():
+        if not isinstance(tool, dict):
+            continue
+        kind = str(tool.get("type") or "")
+        max_uses = tool.get("max_uses")
+        uses = max_uses if isinstance(max_uses, int) else 1
+        if kind.startswith("web_search"):
+            searches += uses
+        elif kind.startswith("web_fetch"):
+            fetches += uses
+    return Units(web_search_calls=searches, web_fetch_calls=fetches)
+
+
+# OpenAI Responses built-in tool type -> the output item type of one call.
+RESPONSES_TOOL_ITEMS = {
+    "web_search": "web_search_call",
+    "web_search_preview": "web_search_call",
+    "file_search": "file_search_call",
+    "code_interpreter": "code_interpreter_call",
+}
+
+
+def responses_tool_calls(body: dict[str, Any]) -> list[str]:
+    """The output item types of the built-in tool calls a Responses request makes, in order."""
+    return [
+        RESPONSES_TOOL_ITEMS[str(tool.get("type"))]
+        for tool in body.get("tools") or ()
+        if isinstance(tool, dict) and str(tool.get("type")) in RESPONSES_TOOL_ITEMS
+    ]
+
+
+def audio_seconds(size: int) -> float:
+    return round(max(size / AUDIO_BYTES_PER_SECOND, 0.5), 3)

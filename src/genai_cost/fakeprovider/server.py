@@ -17,11 +17,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from genai_cost.fakeprovider.anthropic_api import AnthropicFormat
+from genai_cost.fakeprovider.compatible import COMPATIBLE_PROVIDERS, compatible_formats
 from genai_cost.fakeprovider.exchange import Reply, Request, Route, WireFormat
 from genai_cost.fakeprovider.gemini_api import GeminiFormat
 from genai_cost.fakeprovider.gemini_files import GeminiFiles
@@ -35,7 +38,7 @@ MidStream = Literal["error", "cut"]
 _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 _REASONS = {529: "Overloaded"}  # http.server knows no phrase for Anthropic's 529
 MARKER = "genai-cost-fake"
-_MARKER = re.compile(rf"/{MARKER}/[a-z_]+(?=/|$)")
+_MARKER = re.compile(rf"/{MARKER}/([a-z][a-z0-9_.-]*)(?=/|$)")
 _DEFAULT_MALFORMED = b'{"id": "broken", "object": "chat.completion", "choices": [{"index": 0, "mess'
 
 
@@ -76,7 +79,10 @@ class FakeProviderServer:
             gemini,
             GeminiFormat(vertex=True),
         ]
-        self._formats = {fmt.provider: fmt for fmt in formats}
+        # OpenAI-compatible providers, reached by the marker in their base URL only (they share paths).
+        compatible: list[WireFormat] = list(compatible_formats())
+        self._compatible = {fmt.provider: [(route, fmt) for route in fmt.routes()] for fmt in compatible}
+        self._formats = {fmt.provider: fmt for fmt in [*formats, *compatible]}
         # Files come before the generic Gemini route; their errors are worded like Gemini's.
         self._routes: list[tuple[Route, WireFormat]] = [(route, gemini) for route in GeminiFiles().routes()]
         self._routes += [(route, fmt) for fmt in formats for route in fmt.routes()]
@@ -161,6 +167,16 @@ class FakeProviderServer:
     def vertex_base_url(self) -> str:
         return self.url  # genai.Client(vertexai=True, ..., http_options=HttpOptions(base_url=...))
 
+    def compatible_base_url(self, provider: str) -> str:
+        """The OpenAI SDK's base URL for an OpenAI-compatible provider the fake imitates: deepseek,
+        openrouter, together, fireworks (see compatible.py). genai-cost sees that provider."""
+        return f"{self.url}/v1/{MARKER}/{provider}"
+
+    @property
+    def azure_endpoint(self) -> str:
+        """``AzureOpenAI(azure_endpoint=...)`` for the fake Azure OpenAI (deployments route, api-version)."""
+        return f"{self.url}/{MARKER}/azure"
+
     def base_urls(self) -> dict[str, str]:
         return {
             "openai": self.openai_base_url,
@@ -169,6 +185,9 @@ class FakeProviderServer:
             "anthropic": self.anthropic_base_url,
             "gemini": self.gemini_base_url,
             "vertex_ai": self.vertex_base_url,
+            # OpenAI-compatible providers (compatible.py), for the OpenAI SDK; Azure for AzureOpenAI.
+            **{name: self.compatible_base_url(name) for name in COMPATIBLE_PROVIDERS},
+            "azure_endpoint": self.azure_endpoint,
         }
 
     # -- ledger and control ----------------------------------------------------------------------
@@ -235,8 +254,8 @@ class FakeProviderServer:
         return None
 
     # -- serving ---------------------------------------------------------------------------------
-    def _route(self, path: str) -> tuple[Route, WireFormat, re.Match[str]] | None:
-        for route, fmt in self._routes:
+    def _route(self, path: str, marker: str | None = None) -> tuple[Route, WireFormat, re.Match[str]] | None:
+        for route, fmt in self._compatible.get(marker or "", []) + self._routes:
             match = route.pattern.fullmatch(path)
             if match is not None:
                 return route, fmt, match
@@ -244,11 +263,13 @@ class FakeProviderServer:
 
     def _serve(self, handler: _Handler, method: str) -> None:
         split = urlsplit(handler.path)
-        # The provider marker of the OpenAI-SDK base URLs is an address, not part of the API: drop it.
+        # The provider marker of the OpenAI-SDK base URLs is an address, not part of the API: drop it
+        # (it picks the OpenAI-compatible provider that answers, see compatible.py).
+        marker = _MARKER.search(split.path)
         split = split._replace(path=_MARKER.sub("", split.path, count=1))
         path = split.path.rstrip("/") or "/"
         raw_body = handler.read_body()
-        found = self._route(path)
+        found = self._route(path, marker.group(1) if marker else None)
         if found is None:
             handler.send_json(404, _not_found(f"no fake provider route for {method} {split.path}", 404))
             return
@@ -266,7 +287,11 @@ class FakeProviderServer:
             handler.send_json(reply.status, reply.body if reply.body is not None else {}, reply.headers)
             return
         try:
-            body = json.loads(raw_body or b"{}")
+            content_type = handler.headers.get("content-type", "")
+            if content_type.startswith("multipart/form-data"):
+                body = _form_fields(content_type, raw_body)  # audio uploads
+            else:
+                body = json.loads(raw_body or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
         except ValueError as exc:
@@ -296,7 +321,7 @@ class FakeProviderServer:
             return
         if reply.events is None:
             self._ledger.append(self._record(reply, common))
-            handler.send_json(200, reply.body, reply.headers)
+            handler.send_json(200, reply.body, reply.headers, reply.content_type)
             return
         self._stream(handler, fmt, endpoint, reply, common, failure)
 
@@ -308,6 +333,9 @@ class FakeProviderServer:
             tokens=reply.tokens,
             usage_reported=reply.tokens is not None,
             counted_tokens=reply.counted_tokens,
+            provider_cost=reply.provider_cost,
+            served=reply.served,
+            units=reply.units,
         )
 
     def _fail(self, handler: _Handler, fmt: WireFormat, failure: _Failure, common: dict[str, Any]) -> None:
@@ -370,6 +398,29 @@ class FakeProviderServer:
                     error="client_disconnected",
                 ),
             )
+
+
+def _form_fields(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as a dict: text fields as strings, a file as its size in bytes
+    under ``<name>_bytes`` (the audio's length is all a fake bill needs)."""
+    message = BytesParser(policy=default_policy).parsebytes(
+        b"content-type: " + content_type.encode() + b"\r\n\r\n" + raw
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        if part.get_filename() is not None:
+            fields[f"{name}_bytes"] = len(payload)
+        else:
+            fields[name] = payload.decode()
+    if not fields:
+        raise ValueError("no form fields")
+    return fields
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
@@ -480,7 +531,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _status(self, status: int) -> None:
         self.send_response(status, _REASONS.get(status))
 
-    def send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+    def send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         if isinstance(payload, bytes):
             data = payload
         elif isinstance(payload, str):
@@ -488,7 +545,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             data = json.dumps(payload).encode()
         self._status(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)

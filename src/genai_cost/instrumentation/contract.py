@@ -54,6 +54,8 @@ class Rewrite(NamedTuple):
     estimated_input_tokens: int | None = None
     # Called once the span has started, before the SDK call.
     on_start: Callable[[Invocation], None] | None = None
+    # Why the stream will carry no usage, when known before the call (put on the span if none comes).
+    usage_missing_reason: str | None = None
 
 
 NO_REWRITE = Rewrite()
@@ -68,6 +70,9 @@ class ResponseInfo:
     model: str | None = None
     finish_reasons: tuple[str, ...] = ()
     attributes: dict[str, Any] | None = None  # extras, semconv or genai_cost names
+    # The call's cost as the provider stated it in the response (OpenRouter usage.cost), USD: it wins
+    # over our estimate (gen_ai.usage.cost.source=provider).
+    provider_cost: float | None = None
 
 
 ResponseReader = Callable[[Any], ResponseInfo]

@@ -118,6 +118,7 @@ class Invocation:
         "rewrite",
         "sent",
         "span",
+        "stated_cost",
         "telemetry",
     )
 
@@ -143,6 +144,9 @@ class Invocation:
         # ``.parse()`` call that then raises still counts its tokens).
         self.billed: ResponseInfo | None = None
         self.reservation: Any = None  # what the budget guard holds for this call (budget/guard.py)
+        # The call's cost as a gateway stated it in a response header (stainless.COST_HEADERS), USD;
+        # a cost stated in the response body (ResponseInfo.provider_cost) comes first.
+        self.stated_cost: float | None = None
         self._metric_attrs = metric_attrs
         self._first_chunk: float | None = None
         self._wall_start_ns = time.time_ns()
@@ -260,10 +264,19 @@ class Invocation:
                         usage,
                         self._wall_start_ns / 1e9,
                         self.telemetry.compat,
+                        request_model=request.model,
+                        provider_cost=_stated(info, self.stated_cost),
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped
         return out
+
+
+def _stated(info: ResponseInfo | None, header: float | None) -> float | None:
+    """The cost the provider stated: in the response body, else in a gateway's header."""
+    if info is not None and info.provider_cost is not None:
+        return info.provider_cost
+    return header
 
 
 # The call in flight in this context (set while the SDK method runs), for adapter hooks that run

@@ -67,7 +67,7 @@ from genai_cost.instrumentation.fields import (
     read_params,
 )
 from genai_cost.providers import SDKS
-from genai_cost.usage import Usage, plus
+from genai_cost.usage import Usage, plus, served_value
 
 _OUTPUT_TYPES = {"application/json": "json", "text/plain": "text"}
 
@@ -166,6 +166,9 @@ def content_usage(usage_metadata: Any) -> Usage | None:
         reasoning_tokens=thoughts,
         tool_use_prompt_tokens=tool_use,
         input_audio_tokens=_audio_tokens(meta),
+        # Vertex AI states the tier served as a traffic type ("ON_DEMAND_FLEX", ...); the Gemini API
+        # states none (its responses carry no tier: such calls are priced standard).
+        service_tier=served_value(meta.get("traffic_type")),
     )
 
 
@@ -183,13 +186,31 @@ def _model(model: str | None) -> str | None:
 
 def read_content_response(response: Any) -> ResponseInfo:
     fields = fields_of(response)
-    reasons = tuple(r for c in fields.get("candidates") or () if (r := _finish_reason(c)))
-    return ResponseInfo(
-        content_usage(fields.get("usage_metadata")),
-        as_str(fields.get("response_id")),
-        _model(as_str(fields.get("model_version"))),
-        reasons,
-    )
+    candidates = fields.get("candidates") or ()
+    reasons = tuple(r for c in candidates if (r := _finish_reason(c)))
+    model = _model(as_str(fields.get("model_version")))
+    usage = content_usage(fields.get("usage_metadata"))
+    if usage is not None and reasons:
+        usage.web_search_calls = grounded_searches(candidates, model)
+    return ResponseInfo(usage, as_str(fields.get("response_id")), model, reasons)
+
+
+# --- priced units: grounding with Google Search ---
+def grounded_searches(candidates: Any, model: str | None) -> int | None:
+    """What grounding with Google Search bills, from the candidates' ``grounding_metadata``: Gemini 3
+    models bill each web search query, earlier ones each grounded prompt (one per request, however
+    many queries). None when the response was not grounded. Read only from a response's last chunk
+    (the one with a finish reason, which carries the metadata), so streams pay nothing per chunk."""
+    queries = 0
+    grounded = False
+    for candidate in candidates:
+        found = get(get(candidate, "grounding_metadata"), "web_search_queries")
+        if found:
+            grounded = True
+            queries += len(found)
+    if not grounded:
+        return None
+    return queries if model is not None and "gemini-3" in model else 1
 
 
 def read_count_tokens_response(response: Any) -> ResponseInfo:
@@ -261,6 +282,8 @@ class ContentStreamState:
         reasons = [reason for candidate in candidates if (reason := _finish_reason(candidate))]
         if reasons:
             self.finish_reasons.extend(reasons)
+            if usage is not None:
+                usage.web_search_calls = grounded_searches(candidates, model or self.model)
             if response_id is not None or len(reasons) == len(candidates):
                 self.finished, self.finished_id = True, response_id
         return True

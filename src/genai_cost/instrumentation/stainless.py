@@ -5,7 +5,8 @@ Their resources all funnel into ``SyncAPIClient.request`` / ``AsyncAPIClient.req
 SDK covers every resource method, ``.parse``, ``with_raw_response``, ``with_streaming_response`` and
 the SDKs' stream helpers, and is routed here on the request path. A provider module supplies only a
 route table: path -> ``Route`` (how to read the request, the response and the stream). The SDKs'
-``Stream.close`` / ``AsyncStream.close`` are wrapped too, so closing a stream finishes its call.
+``Stream.close`` / ``AsyncStream.close`` are wrapped too, so closing a stream finishes its call, and
+``_process_response`` (where the SDK still holds the HTTP response) to read a gateway's cost header.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from genai_cost import providers
+from genai_cost import semconv as sc
 from genai_cost._internal import log_internal_error
 from genai_cost.config import Settings
 from genai_cost.instrumentation import streams
@@ -25,6 +27,7 @@ from genai_cost.instrumentation.base import GenAICostInstrumentor, Patch
 from genai_cost.instrumentation.contract import Request, ResponseInfo, ResponseReader, Rewrite, StreamState
 from genai_cost.instrumentation.core import Invocation, Telemetry, current_invocation, make_wrappers
 from genai_cost.instrumentation.fields import is_mapping
+from genai_cost.usage import Usage, plus
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -60,6 +63,11 @@ class Route:
     stream_state: Callable[[Request, Rewrite], StreamState] | None = None
     prepare: Prepare | None = None
     billable: bool = True  # False: the call costs nothing (token counting), see Request.billable
+    # True: the request's usage attributes (read_request's, e.g. speech characters) are billed too
+    usage_from_request: bool = False
+    # With usage_from_request: the reply holds usage too (DALL-E's image count beside the request's
+    # size and quality), so a raw reply is read when parsed, not finished from the request alone.
+    reply_usage: bool = False
 
 
 def request_body(options: Any) -> Mapping[str, Any]:
@@ -163,11 +171,25 @@ class StainlessAdapter:
         if route.stream_state is not None and isinstance(result, self.stream_types):
             state = route.stream_state(invocation.request, invocation.rewrite)
             return streams.instrument_stream(result, invocation, state, is_async)
-        invocation.finish(route.read_response(result))
+        info = route.read_response(result)
+        if route.usage_from_request:
+            info.usage = plus(info.usage, Usage.from_attributes(invocation.request.attributes))
+        invocation.finish(info)
         return result
+
+    def _billed_by_request(self, invocation: Invocation) -> bool:
+        """A raw response of a call billed by what it sent (speech): finished now with that usage,
+        since the app may stream the body to a file and never parse it."""
+        route = self.routes[invocation.request.endpoint]  # type: ignore[index]
+        if not route.usage_from_request or route.reply_usage:
+            return False
+        invocation.finish(ResponseInfo(Usage.from_attributes(invocation.request.attributes)))
+        return True
 
     def on_result(self, invocation: Invocation, result: Any) -> Any:
         if invocation.request.raw:
+            if self._billed_by_request(invocation):
+                return result
             return streams.instrument_raw_response(
                 result, invocation, partial(self._on_parsed, is_async=False)
             )
@@ -175,6 +197,8 @@ class StainlessAdapter:
 
     def on_async_result(self, invocation: Invocation, result: Any) -> Any:
         if invocation.request.raw:
+            if self._billed_by_request(invocation):
+                return result
             return streams.instrument_raw_response(
                 result, invocation, partial(self._on_parsed, is_async=True)
             )
@@ -198,6 +222,42 @@ def _read_then_parse(post_parser: Callable[[Any], Any], read_response: ResponseR
         except Exception:
             log_internal_error("reading a response before parsing it")
     return post_parser(response)
+
+
+# Response headers in which a gateway states the call's cost, USD (LiteLLM's proxy). Read where the SDK
+# turns the HTTP response into its result (``_process_response``): the parsed result keeps no headers.
+COST_HEADERS = ("x-litellm-response-cost",)
+# Providers answering for themselves send none: their calls skip the header look-up.
+_FIRST_PARTY = frozenset(
+    {sc.PROVIDER_OPENAI, sc.PROVIDER_AZURE_OPENAI, sc.PROVIDER_ANTHROPIC, sc.PROVIDER_GROQ}
+)
+
+
+def _read_cost_header(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Note a gateway's stated cost on the call in flight, then let the SDK process the response (its
+    async twin returns the coroutine unawaited, so one function serves both)."""
+    invocation = current_invocation()
+    if invocation is not None and invocation.request.provider not in _FIRST_PARTY:
+        try:
+            response = kwargs.get("response") if "response" in kwargs else args[2]
+            invocation.stated_cost = header_cost(response.headers)
+        except Exception:
+            log_internal_error("reading a cost header")
+    return wrapped(*args, **kwargs)
+
+
+def header_cost(headers: Any) -> float | None:
+    """The cost a gateway stated in ``headers``: a finite non-negative number, else None."""
+    for name in COST_HEADERS:
+        value = headers.get(name)
+        if value:
+            try:
+                cost = float(value)
+            except ValueError:
+                continue
+            if 0 <= cost < float("inf"):
+                return cost
+    return None
 
 
 async def _close_stream(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -238,6 +298,8 @@ class StainlessInstrumentor(GenAICostInstrumentor):
         return (
             (base.SyncAPIClient, "request", sync_wrapper),
             (base.AsyncAPIClient, "request", async_wrapper),
+            (base.SyncAPIClient, "_process_response", _read_cost_header),
+            (base.AsyncAPIClient, "_process_response", _read_cost_header),
             (streaming.Stream, "close", _close_sync_stream),
             (streaming.AsyncStream, "close", _close_stream),
         )

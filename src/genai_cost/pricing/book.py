@@ -1,14 +1,16 @@
 """The price book: (provider, model, usage, time) -> Cost, fast.
 
 ``price`` runs at the end of every instrumented call, sampled or not, so it is built for that: the
-first call for a (provider, model) resolves its prices (user override, else genai-prices, with any
-discount) and compiles them into a ``Schedule``; every later call is one dict lookup and a few float
-operations. The cache is bounded, since model names come from responses and are not ours to trust.
+first call for a (provider, model, how it was served) resolves its prices (user override, else
+genai-prices with the variant for the served tier, batch or speed, with any discount or uplift) and
+compiles them into a ``Schedule``; every later call is one dict lookup and a few float operations.
+The cache is bounded, since model names come from responses and are not ours to trust.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -19,7 +21,9 @@ from pathlib import Path
 from genai_cost import config
 from genai_cost.pricing import library
 from genai_cost.pricing.overrides import Overrides, PriceOverrideError, load_overrides
-from genai_cost.pricing.rates import Schedule
+from genai_cost.pricing.rates import Banded, Rates, Schedule, UnitRates
+from genai_cost.pricing.served import STANDARD, Served, price_context
+from genai_cost.pricing.served import reason as partial_reason
 from genai_cost.usage import Cost, Usage
 
 logger = logging.getLogger("genai_cost")
@@ -44,7 +48,8 @@ class PriceBook:
 
     def __init__(self, overrides_file: str | Path | None = None, *, refresh: bool = False) -> None:
         self._overrides = Overrides()
-        self._cache: dict[tuple[str | None, str], Schedule | object] = {}
+        # (provider, model, service_tier, processing, speed, inference_geo) -> its prices
+        self._cache: dict[tuple[str | None, ...], Schedule | object] = {}
         self._warned: set[tuple[str | None, str | None]] = set()
         self._lock = threading.Lock()
         self._library_ready = False
@@ -64,19 +69,38 @@ class PriceBook:
 
         ``usage`` follows genai_cost.usage.Usage (input includes cache reads and writes, output
         includes reasoning); ``when`` is the call's unix time in seconds (None: now), which selects
-        the price in force then.
+        the price in force then. How the call was served (``usage.service_tier``, ...) selects the
+        variant; one without a rate gives the standard price, marked ``Cost.partial``.
         """
         if not model or self.unpriced_reason is not None:
             return None
         if self._refresh:
             self._check_snapshot()
-        key = (provider, model)
+        key = (provider, model, usage.service_tier, usage.processing, usage.speed, usage.inference_geo)
         schedule = self._cache.get(key)
         if schedule is None:
-            schedule = self._resolve(provider, model)
+            schedule = self._resolve(provider, model, key[2:])
         if schedule is _UNPRICED:
             return None
         return schedule.cost(usage, when)  # type: ignore[attr-defined]
+
+    def price_either(
+        self,
+        provider: str | None,
+        model: str | None,
+        request_model: str | None,
+        usage: Usage,
+        when: float | None = None,
+    ) -> tuple[Cost | None, str | None]:
+        """The cost of one call by its response's model, else by its request's (a response may name a
+        model the price data does not know: ``davinci-002`` answered as ``davinci:2023-07-21-v2``), and
+        the name that priced it (None when neither did)."""
+        cost = self.price(provider, model, usage, when) if model else None
+        if cost is None and request_model and request_model != model:
+            cost = self.price(provider, request_model, usage, when)
+            if cost is not None:
+                return cost, request_model
+        return cost, model if cost is not None else None
 
     def price_version(self) -> str:
         """Which prices this book applies: the genai-prices release (and the refreshed data's time when
@@ -140,26 +164,33 @@ class PriceBook:
         """Where the price of a model comes from (for logs, the CLI and tests), or None if unpriced."""
         if self.unpriced_reason is not None:
             return None
-        schedule = self._cache.get((provider, model)) or self._resolve(provider, model)
+        schedule = self._cache.get((provider, model, *STANDARD)) or self._resolve(provider, model, STANDARD)
         return None if schedule is _UNPRICED else schedule.origin  # type: ignore[attr-defined]
 
     # --- resolution (once per provider and model) ----------------------------------------------
 
-    def _resolve(self, provider: str | None, model: str) -> Schedule | object:
+    def _resolve(self, provider: str | None, model: str, served: Served) -> Schedule | object:
         overrides = self._overrides
         schedule: Schedule | None
+        context = price_context(served) if served != STANDARD else {}
+        absent: list[tuple[str, str]] = []  # served entries the prices have no rate for
         entry = overrides.model_for(provider, model)
         if entry is not None and entry.schedule is not None:
-            schedule = entry.schedule  # the user's own price, used as written
+            schedule = entry.schedule  # the user's own price, used as written; it has no variants
+            absent = list(context.items())
         else:
             if entry is not None and entry.same_as is not None:
                 target_provider, target_model = entry.same_as
-                schedule = self._library_schedule(target_provider or provider, target_model)
+                schedule, absent = self._library_schedule(target_provider or provider, target_model, context)
             else:
-                schedule = self._library_schedule(provider, model)
+                schedule, absent = self._library_schedule(provider, model, context)
+            if entry is not None and entry.units is not None:
+                schedule = _with_unit_rates(schedule, entry.units, entry.where)
             discount = overrides.discount_for(provider, model)
             if schedule is not None and discount is not None:
                 schedule = schedule.scaled(discount.factor, f"{schedule.origin}, discount {discount.where}")
+        if schedule is not None and absent:
+            schedule = self._uplifted(schedule, provider, model, absent)
         result: Schedule | object = schedule if schedule is not None else _UNPRICED
         self.price_version()  # before any cost from this book is handed out
         cache = self._cache
@@ -167,15 +198,35 @@ class PriceBook:
             # Drop the oldest entry (dicts keep insertion order); another thread may race us.
             with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                 del cache[next(iter(cache))]
-        cache[(provider, model)] = result
+        cache[(provider, model, *served)] = result
         return result
 
-    def _library_schedule(self, provider: str | None, model: str) -> Schedule | None:
+    def _library_schedule(
+        self, provider: str | None, model: str, context: dict[str, str] | None = None
+    ) -> tuple[Schedule | None, list[tuple[str, str]]]:
+        """The model's genai-prices schedule for ``context``, and the context entries it has no rate for."""
         self._ensure_library()
         found = library.find_model(provider, model)
-        if found is None:
-            return None
-        return library.compile_model(*found)
+        if found is None:  # a list price genai-prices lacks (DALL-E's per image), else none
+            return library.compile_missing(provider, model), []
+        if context:
+            return library.compile_served(*found, context)
+        return library.compile_model(*found), []
+
+    def _uplifted(
+        self, schedule: Schedule, provider: str | None, model: str, absent: list[tuple[str, str]]
+    ) -> Schedule:
+        """The override file's uplift for each served entry without a rate (a multiple of the price);
+        what none covers stays at the standard rate and marks the schedule partial."""
+        left = []
+        for key, value in absent:
+            uplift = self._overrides.uplift_for(provider, model, key, value)
+            if uplift is None:
+                left.append((key, value))
+            else:
+                origin = f"{schedule.origin}, {key}={value} x{uplift.factor:g} {uplift.where}"
+                schedule = schedule.scaled(uplift.factor, origin)
+        return dataclasses.replace(schedule, partial=partial_reason(left))
 
     def _ensure_library(self) -> None:
         if self._library_ready:
@@ -211,6 +262,14 @@ class PriceBook:
                 raise PriceOverrideError(
                     file, int(line), "same_as", f"no known price for model {target_model!r}"
                 )
+
+
+def _with_unit_rates(schedule: Schedule | None, units: UnitRates, where: str) -> Schedule:
+    """An override entry's per-use rates on top of the list price (alone when there is none: a model
+    billed per image or per minute that genai-prices does not list)."""
+    if schedule is None:
+        return Schedule.constant(Banded(Rates(None, None, units=units)), f"override {where}")
+    return schedule.with_units(units, f"{schedule.origin}, per-use rates {where}")
 
 
 def _library_version(snapshot: object) -> str:

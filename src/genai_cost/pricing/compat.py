@@ -13,6 +13,10 @@ attributes are written (``apply.py``), so our spans and the processor's get the 
 - openinference: ``llm.cost.total``, ``llm.cost.prompt`` (with its input, cache read and cache write
   details) and ``llm.cost.completion``.
 - openlit: ``gen_ai.usage.cost``.
+
+A cost the provider stated (``Cost.stated``: OpenRouter's ``usage.cost``, a gateway's cost header) is the
+bill, so every family shows that amount; it comes without parts, and none is made up: Langfuse's
+cost_details gets its total only (usage_details as always), OpenInference ``llm.cost.total`` only.
 """
 
 from __future__ import annotations
@@ -29,17 +33,22 @@ Writer = Callable[[dict[str, Any], Cost, Usage], None]
 
 def _langfuse(out: dict[str, Any], cost: Cost, usage: Usage) -> None:
     tokens: dict[str, int] = {}
-    costs: dict[str, float] = {sc.LANGFUSE_INPUT: cost.input, sc.LANGFUSE_OUTPUT: cost.output}
+    # A stated cost has no parts: a zero part would be shown as a priced one.
+    costs: dict[str, float] = (
+        {} if cost.stated else {sc.LANGFUSE_INPUT: cost.input, sc.LANGFUSE_OUTPUT: cost.output}
+    )
     cache_read = usage.cache_read_tokens or 0
     cache_write = usage.cache_creation_tokens or 0
     if usage.input_tokens is not None:
         tokens[sc.LANGFUSE_INPUT] = max(usage.input_tokens - cache_read - cache_write, 0)
     if usage.cache_read_tokens is not None:
         tokens[sc.LANGFUSE_CACHE_READ] = cache_read
-        costs[sc.LANGFUSE_CACHE_READ] = cost.cache_read
+        if not cost.stated:
+            costs[sc.LANGFUSE_CACHE_READ] = cost.cache_read
     if usage.cache_creation_tokens is not None:
         tokens[sc.LANGFUSE_CACHE_WRITE] = cache_write
-        costs[sc.LANGFUSE_CACHE_WRITE] = cost.cache_write
+        if not cost.stated:
+            costs[sc.LANGFUSE_CACHE_WRITE] = cost.cache_write
     if usage.output_tokens is not None:
         tokens[sc.LANGFUSE_OUTPUT] = usage.output_tokens
     costs[sc.LANGFUSE_TOTAL] = cost.total  # what Langfuse shows: taken as is, never re-added
@@ -53,6 +62,8 @@ def _logfire(out: dict[str, Any], cost: Cost, usage: Usage) -> None:
 
 def _openinference(out: dict[str, Any], cost: Cost, usage: Usage) -> None:
     out[sc.OPENINFERENCE_COST_TOTAL] = cost.total
+    if cost.stated:
+        return  # no parts to show
     out[sc.OPENINFERENCE_COST_PROMPT] = cost.input + cost.cache_read + cost.cache_write
     out[sc.OPENINFERENCE_COST_PROMPT_INPUT] = cost.input
     out[sc.OPENINFERENCE_COST_PROMPT_CACHE_READ] = cost.cache_read

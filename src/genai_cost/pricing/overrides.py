@@ -16,15 +16,33 @@ from pathlib import Path
 
 from genai_cost.pricing import located
 from genai_cost.pricing.located import LocatedError, Node, join_field, kind_of
-from genai_cost.pricing.rates import Banded, Rates, Schedule
+from genai_cost.pricing.rates import Banded, Rates, Schedule, UnitRates
 
 # Price fields of a model entry (USD per million tokens, except `request`: USD per call).
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning")
-MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "same_as")
+# --- priced units beyond tokens ---
+# Per-use price keys of a model entry -> (UnitRates field, how many units the price is for).
+UNIT_FIELDS = {
+    "web_search": ("web_search_calls", 1.0),  # USD per call
+    "web_fetch": ("web_fetch_calls", 1.0),
+    "code_execution": ("code_execution_calls", 1.0),
+    "file_search": ("file_search_calls", 1.0),
+    "image": ("images", 1.0),  # USD per image; or a mapping by "<size>/<quality>" (_image_rates)
+    "audio_minute": ("audio_seconds", 60.0),  # USD per minute of audio
+    "audio_hour": ("audio_seconds", 3600.0),
+    "characters": ("input_characters", 1_000_000.0),  # USD per million characters
+}
+# An ``image`` mapping's keys: "<size>/<quality>", as Usage.image_option ("1024x1792/hd").
+_IMAGE_OPTION = re.compile(r"\d+x\d+/[a-z0-9_-]+")
+MODEL_KEYS = ("model", "provider", *PRICE_FIELDS, "request", "long_context", "same_as", *UNIT_FIELDS)
 LONG_CONTEXT_KEYS = ("above", *PRICE_FIELDS)
 SAME_AS_KEYS = ("model", "provider")
 DISCOUNT_KEYS = ("provider", "model", "percent")
-TOP_KEYS = ("version", "models", "discounts")
+# An uplift prices a served dimension the data has no rate for (pricing/served.py) as a multiple of
+# the model's price: one dimension and its value, as ``genai_cost.cost.partial_reason`` names them.
+SERVED_KEYS = ("service_tier", "processing", "speed", "inference_geo")
+UPLIFT_KEYS = ("provider", "model", *SERVED_KEYS, "factor")
+TOP_KEYS = ("version", "models", "discounts", "uplifts")
 
 
 class PriceOverrideError(LocatedError):
@@ -47,6 +65,8 @@ class ModelOverride:
     same_as: tuple[str | None, str] | None  # (provider, model) of a known model: list price
     where: str  # "file:line", for messages
     _match: Callable[[str], bool]
+    # Per-use rates added to the list price (an entry with no token prices) or to same_as's.
+    units: UnitRates | None = None
 
     def matches(self, provider: str | None, model: str) -> bool:
         if self.provider is not None and (provider or "").lower() != self.provider:
@@ -69,10 +89,28 @@ class Discount:
 
 
 @dataclass(frozen=True, slots=True)
+class Uplift:
+    provider: str | None
+    key: str  # a served dimension (SERVED_KEYS)
+    value: str
+    factor: float  # the price of what was served, as a multiple of the model's price
+    where: str
+    _match: Callable[[str], bool] | None
+
+    def matches(self, provider: str | None, model: str, key: str, value: str) -> bool:
+        if (key, value) != (self.key, self.value):
+            return False
+        if self.provider is not None and (provider or "").lower() != self.provider:
+            return False
+        return self._match is None or bool(self._match(model.lower()))
+
+
+@dataclass(frozen=True, slots=True)
 class Overrides:
     models: tuple[ModelOverride, ...] = ()
     discounts: tuple[Discount, ...] = ()
     source: str | None = None
+    uplifts: tuple[Uplift, ...] = ()
 
     def model_for(self, provider: str | None, model: str) -> ModelOverride | None:
         """The first entry (in file order) that matches."""
@@ -85,6 +123,13 @@ class Overrides:
         for discount in self.discounts:
             if discount.matches(provider, model):
                 return discount
+        return None
+
+    def uplift_for(self, provider: str | None, model: str, key: str, value: str) -> Uplift | None:
+        """The first uplift (in file order) for this served dimension of this model."""
+        for uplift in self.uplifts:
+            if uplift.matches(provider, model, key, value):
+                return uplift
         return None
 
 
@@ -115,7 +160,11 @@ class _Validator(located.Checker):
         if "discounts" in top:
             for index, item in enumerate(self.sequence(top["discounts"][1], "discounts")):
                 discounts.append(self.discount(item, f"discounts[{index}]"))
-        return Overrides(tuple(models), tuple(discounts), self.file)
+        uplifts: list[Uplift] = []
+        if "uplifts" in top:
+            for index, item in enumerate(self.sequence(top["uplifts"][1], "uplifts")):
+                uplifts.append(self.uplift(item, f"uplifts[{index}]"))
+        return Overrides(tuple(models), tuple(discounts), self.file, tuple(uplifts))
 
     def model(self, node: Node, field: str) -> ModelOverride:
         entry = self.mapping(node, field, MODEL_KEYS)
@@ -125,13 +174,17 @@ class _Validator(located.Checker):
         provider = self._provider(entry, field)
         where = f"{self.file}:{node.line}"
         priced = [key for key in (*PRICE_FIELDS, "request", "long_context") if key in entry]
+        units = self._units(entry, field)
 
         if "same_as" in entry:
             if priced:
                 line = entry[priced[0]][0]
                 raise self.fail(line, join_field(field, priced[0]), "cannot be combined with same_as")
             same_as = self._same_as(entry["same_as"][1], join_field(field, "same_as"))
-            return ModelOverride(model, provider, None, same_as, where, _pattern(model))
+            return ModelOverride(model, provider, None, same_as, where, _pattern(model), units)
+        if units is not None and not priced:
+            # Per-use rates only: the model keeps its list price for tokens, plus these.
+            return ModelOverride(model, provider, None, None, where, _pattern(model), units)
 
         for required in ("input", "output"):
             if required not in entry:
@@ -157,8 +210,42 @@ class _Validator(located.Checker):
             for (first, _), (second, _) in itertools.pairwise(bands):
                 if first == second:
                     raise self.fail(lc_node.line, lc_field, f"two bands above {first} tokens")
-        schedule = Schedule.constant(Banded(base, tuple(bands)), f"override {where}")
-        return ModelOverride(model, provider, schedule, None, where, _pattern(model))
+        prices_banded = Banded(base, tuple(bands))
+        if units is not None:
+            prices_banded = prices_banded.with_units(units)
+        schedule = Schedule.constant(prices_banded, f"override {where}")
+        return ModelOverride(model, provider, schedule, None, where, _pattern(model), units)
+
+    def _units(self, entry: dict[str, tuple[int, Node]], field: str) -> UnitRates | None:
+        found: dict[str, float] = {}
+        image_rates: tuple[tuple[str, float], ...] = ()
+        for key, (name, per) in UNIT_FIELDS.items():
+            if key not in entry:
+                continue
+            if name in found:  # audio_minute and audio_hour both
+                line = entry[key][0]
+                raise self.fail(line, join_field(field, key), "give audio_minute or audio_hour, not both")
+            node = entry[key][1]
+            if key == "image" and isinstance(node.value, dict):
+                image_rates = self._image_rates(node, join_field(field, key))
+                continue
+            found[name] = self.number(node, join_field(field, key)) / per
+        return UnitRates(**found, image_rates=image_rates) if found or image_rates else None
+
+    def _image_rates(self, node: Node, field: str) -> tuple[tuple[str, float], ...]:
+        """``image: {"1024x1792/hd": 0.12, ...}``: USD per image by size and quality."""
+        rates: dict[str, float] = {}
+        for key, (line, value) in self.mapping(node, field, None).items():
+            option = str(key).strip().lower()
+            if not _IMAGE_OPTION.fullmatch(option):
+                problem = f"expected <width>x<height>/<quality> such as '1024x1024/hd', got {key!r}"
+                raise self.fail(line, join_field(field, str(key)), problem)
+            if option in rates:
+                raise self.fail(line, join_field(field, str(key)), f"{option!r} is given twice")
+            rates[option] = self.number(value, join_field(field, str(key)))
+        if not rates:
+            raise self.fail(node.line, field, "expected at least one <size>/<quality>: price")
+        return tuple(rates.items())
 
     def _band(self, node: Node, field: str, base: dict[str, float], request: float) -> tuple[int, Rates]:
         band = self.mapping(node, field, LONG_CONTEXT_KEYS)
@@ -198,6 +285,24 @@ class _Validator(located.Checker):
             raise self.fail(node.line, field, "give a provider, a model, or both (use model: '*' for all)")
         return Discount(
             provider, model, 1 - percent / 100, f"{self.file}:{node.line}", _pattern(model) if model else None
+        )
+
+    def uplift(self, node: Node, field: str) -> Uplift:
+        entry = self.mapping(node, field, UPLIFT_KEYS)
+        if "factor" not in entry:
+            raise self.fail(node.line, join_field(field, "factor"), "required key is missing")
+        factor = self.number(entry["factor"][1], join_field(field, "factor"))
+        served = [key for key in SERVED_KEYS if key in entry]
+        if len(served) != 1:
+            raise self.fail(
+                node.line, field, f"give one of {', '.join(SERVED_KEYS)} (the dimension and its value)"
+            )
+        key = served[0]
+        value = self.string(entry[key][1], join_field(field, key)).strip().lower()
+        provider = self._provider(entry, field)
+        model = self.string(entry["model"][1], join_field(field, "model")) if "model" in entry else None
+        return Uplift(
+            provider, key, value, factor, f"{self.file}:{node.line}", _pattern(model) if model else None
         )
 
 

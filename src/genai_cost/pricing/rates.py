@@ -12,8 +12,10 @@ billed at its parent's price (cache reads of a model with no cache price are pla
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from genai_cost.usage import Cost, Usage
 
@@ -24,6 +26,84 @@ DAY = 86_400.0
 ALWAYS = 0
 FROM_TIMESTAMP = 1  # from a date on (a price change)
 TIME_OF_DAY = 2  # a daily UTC window (off-peak prices)
+
+
+# --- priced units beyond tokens ---------------------------------------------------------------------
+# The Usage fields billed per use, each with a UnitRates field of the same name (USD per one unit).
+UNITS = (
+    "web_search_calls",
+    "web_fetch_calls",
+    "code_execution_calls",
+    "file_search_calls",
+    "images",
+    "audio_seconds",
+    "input_characters",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class UnitRates:
+    """USD per one unit (a tool call, an image, a second of audio, a character). ``None``: no rate
+    known, so a call using that unit is priced for the rest and marked partial."""
+
+    web_search_calls: float | None = None
+    web_fetch_calls: float | None = None
+    code_execution_calls: float | None = None
+    file_search_calls: float | None = None
+    images: float | None = None
+    audio_seconds: float | None = None
+    input_characters: float | None = None
+    audio_minimum_seconds: float = 0.0  # a shorter recording is billed as this long (Groq: 10 s)
+    # USD per image by "<size>/<quality>" (Usage.image_option: DALL-E's price depends on both); an
+    # image of an option not listed here costs ``images``, or has no rate when that is None too.
+    image_rates: tuple[tuple[str, float], ...] = ()
+
+    def scaled(self, factor: float) -> UnitRates:
+        changed: dict[str, Any] = {n: v * factor for n in UNITS if (v := getattr(self, n)) is not None}
+        if self.image_rates:
+            changed["image_rates"] = tuple((option, rate * factor) for option, rate in self.image_rates)
+        return dataclasses.replace(self, **changed)
+
+    def merged(self, over: UnitRates) -> UnitRates:
+        """These rates with ``over``'s known ones in their place (an override file's rates). Its image
+        rates by option are added to these; its one image rate for any option replaces them all."""
+        changed: dict[str, Any] = {n: v for n in UNITS if (v := getattr(over, n)) is not None}
+        if over.audio_minimum_seconds:
+            changed["audio_minimum_seconds"] = over.audio_minimum_seconds
+        if over.image_rates:
+            changed["image_rates"] = tuple({**dict(self.image_rates), **dict(over.image_rates)}.items())
+        elif over.images is not None:
+            changed["image_rates"] = ()
+        return dataclasses.replace(self, **changed)
+
+    def image_rate(self, option: str | None) -> float | None:
+        """USD per image of ``option`` ("1024x1024/hd"), else the rate for any option (None: none)."""
+        for listed, rate in self.image_rates:
+            if listed == option:
+                return rate
+        return self.images
+
+    def cost(self, usage: Usage) -> tuple[float, str | None]:
+        """(USD for the units ``usage`` reports, the units that have no rate or None)."""
+        total = 0.0
+        missing: list[str] = []
+        for name in UNITS:
+            used = getattr(usage, name)
+            if not used:
+                continue
+            rate = self.image_rate(usage.image_option) if name == "images" else getattr(self, name)
+            if rate is None:  # an image's size and quality is named: the rate is missing for it alone
+                missing.append(
+                    f"images {usage.image_option}" if name == "images" and usage.image_option else name
+                )
+                continue
+            if name == "audio_seconds" and used < self.audio_minimum_seconds:
+                used = self.audio_minimum_seconds
+            total += used * rate
+        return total, (", ".join(missing) if missing else None)
+
+
+NO_UNIT_RATES = UnitRates()
 
 
 @dataclass(slots=True, frozen=True)
@@ -39,6 +119,7 @@ class Rates:
     reasoning: float | None = None
     request: float = 0.0  # USD per call, not per million
     input_audio: float | None = None  # audio input (Gemini: $1.00 vs $0.30 text on 2.5 Flash)
+    units: UnitRates = NO_UNIT_RATES  # per-use prices beyond tokens
 
     def scaled(self, factor: float) -> Rates:
         def mul(value: float | None) -> float | None:
@@ -54,6 +135,7 @@ class Rates:
             mul(self.reasoning),
             self.request * factor,
             mul(self.input_audio),
+            self.units.scaled(factor),
         )
 
     def cost(self, usage: Usage) -> Cost:
@@ -111,12 +193,31 @@ class Rates:
         output_usd = output_cost / PER
         read_usd = read_cost / PER
         write_usd = write_cost / PER
+        if (  # most calls use none of these units: then the Cost is made as before, no extra work
+            usage.web_search_calls is None
+            and usage.file_search_calls is None
+            and usage.web_fetch_calls is None
+            and usage.code_execution_calls is None
+            and usage.images is None
+            and usage.audio_seconds is None
+            and usage.input_characters is None
+        ):
+            return Cost(
+                input_usd + output_usd + read_usd + write_usd + self.request,
+                input_usd,
+                output_usd,
+                read_usd,
+                write_usd,
+            )
+        tools_usd, partial = self.units.cost(usage)
         return Cost(
-            input_usd + output_usd + read_usd + write_usd + self.request,
+            input_usd + output_usd + read_usd + write_usd + self.request + tools_usd,
             input_usd,
             output_usd,
             read_usd,
             write_usd,
+            tools=tools_usd,
+            partial=partial,
         )
 
 
@@ -140,6 +241,12 @@ class Banded:
 
     def scaled(self, factor: float) -> Banded:
         return Banded(self.base.scaled(factor), tuple((t, r.scaled(factor)) for t, r in self.bands))
+
+    def with_units(self, units: UnitRates) -> Banded:
+        def add(rates: Rates) -> Rates:
+            return dataclasses.replace(rates, units=rates.units.merged(units))
+
+        return Banded(add(self.base), tuple((t, add(r)) for t, r in self.bands))
 
 
 @dataclass(slots=True, frozen=True)
@@ -170,6 +277,8 @@ class Schedule:
     # The one rate set of a model whose prices never change nor depend on prompt size (most models):
     # then pricing a call is Rates.cost alone.
     simple: Rates | None = field(init=False, default=None)
+    # Why these rates are short of what was served (a tier with no rate: see pricing/served.py).
+    partial: str | None = None
 
     def __post_init__(self) -> None:
         if self.fixed is not None and not self.fixed.bands:
@@ -198,10 +307,21 @@ class Schedule:
 
     def cost(self, usage: Usage, when: float | None) -> Cost:
         if self.simple is not None:
-            return self.simple.cost(usage)
-        prices = self.fixed if self.fixed is not None else self.prices_at(when)
-        return prices.rates_for(usage.input_tokens).cost(usage)
+            cost = self.simple.cost(usage)
+        else:
+            prices = self.fixed if self.fixed is not None else self.prices_at(when)
+            cost = prices.rates_for(usage.input_tokens).cost(usage)
+        if self.partial is not None:  # a served tier with no rate, beside any unit with none
+            cost.partial = self.partial if cost.partial is None else f"{self.partial}; {cost.partial}"
+        return cost
 
     def scaled(self, factor: float, origin: str) -> Schedule:
         periods = tuple(Period(p.kind, p.start, p.end, p.prices.scaled(factor)) for p in self.periods)
-        return Schedule.over_time(periods, origin)
+        scaled = Schedule.over_time(periods, origin)
+        return scaled if self.partial is None else replace(scaled, partial=self.partial)
+
+    def with_units(self, units: UnitRates, origin: str) -> Schedule:
+        """These prices with an override file's per-use rates added (or in place of the known ones)."""
+        periods = tuple(Period(p.kind, p.start, p.end, p.prices.with_units(units)) for p in self.periods)
+        priced = Schedule.over_time(periods, origin)
+        return priced if self.partial is None else replace(priced, partial=self.partial)

@@ -25,11 +25,11 @@ from genai_cost import semconv as sc
 from genai_cost.pricing.book import PriceBook
 from genai_cost.store.db import UsageStore, _where
 from genai_cost.store.timerange import TimeRange
-from genai_cost.usage import TOKEN_KINDS, Usage
+from genai_cost.usage import STORED_COLUMNS, Usage
 
 TTL_5M = 300.0
 TTL_1H = 3600.0
-_TOKEN_COLUMNS = ", ".join(kind.column for kind in TOKEN_KINDS)
+_TOKEN_COLUMNS = ", ".join(STORED_COLUMNS)  # token counts and served dimensions: Usage(*values)
 _SELECT = f"""
     SELECT start_time, feature, provider, COALESCE(response_model, request_model), {_TOKEN_COLUMNS}
     FROM usage

@@ -30,7 +30,7 @@ from genai_cost.store.dialect import SQLITE, Dialect, is_postgres
 from genai_cost.store.errors import StoreCorruptError, StoreError, StoreMissingError
 from genai_cost.store.migrations import MIGRATIONS, applied_migrations, check_readable, migrate
 from genai_cost.store.timerange import TimeRange
-from genai_cost.usage import TOKEN_KINDS, Usage
+from genai_cost.usage import SERVED_LABEL_SQL, STORED_COLUMNS, STORED_FIELDS, TOKEN_KINDS, Usage
 
 BUSY_TIMEOUT_MS = 10_000
 MEMORY = ":memory:"
@@ -71,8 +71,8 @@ def format_time(moment: datetime) -> str:
 class UsageRow:
     """One GenAI call as stored. ``None`` tokens and cost mean "not reported", never zero.
 
-    Its token counts are a ``Usage`` (one column per ``usage.TOKEN_KINDS`` entry), also readable as
-    attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
+    Its token counts and served dimensions are a ``Usage`` (one column per ``usage.STORED_COLUMNS``
+    entry), also readable as attributes: ``row.input_tokens`` is ``row.usage.input_tokens``.
     """
 
     start_time: str
@@ -106,6 +106,10 @@ class UsageRow:
     finish_reasons: str | None = None  # JSON array
     price_version: str | None = None  # the prices that gave ``cost`` (PriceBook.price_version)
     priced_at: str | None = None  # when ``cost`` was computed (the call's end, or a reprice)
+    # --- priced units beyond tokens (migration m007_priced_units) ---
+    cost_tools: float | None = None  # the per-use part of ``cost`` (tool calls, images, audio, ...)
+    partial: bool = False  # priced for what is known only: a billed unit had no rate
+    partial_reason: str | None = None  # the units without a rate
     usage: Usage = field(default_factory=Usage)
 
     def __getattr__(self, name: str) -> Any:
@@ -114,12 +118,12 @@ class UsageRow:
         raise AttributeError(name)
 
 
-_TOKEN_NAMES = frozenset(kind.name for kind in TOKEN_KINDS)
+_TOKEN_NAMES = frozenset(STORED_FIELDS)  # token counts and served dimensions
 _CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if f.name != "usage")
-USAGE_COLUMNS: tuple[str, ...] = _CALL_COLUMNS + tuple(kind.column for kind in TOKEN_KINDS)
+USAGE_COLUMNS: tuple[str, ...] = _CALL_COLUMNS + STORED_COLUMNS
 _TEXT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(UsageRow) if "str" in str(f.type))
 _call_values = attrgetter(*_CALL_COLUMNS)
-_token_values = attrgetter(*(kind.name for kind in TOKEN_KINDS))
+_token_values = attrgetter(*STORED_FIELDS)  # token counts and served dimensions
 
 
 def _row_values(row: UsageRow) -> tuple[Any, ...]:
@@ -164,6 +168,7 @@ GROUP_BY: dict[str, str] = {
     "session": "session_id",
     "operation": "operation",
     "day": "substr(start_time, 1, 10)",
+    "pricing": SERVED_LABEL_SQL,  # how the calls were served: "service_tier=flex", "processing=batch", ...
 }
 TOTAL = "total"
 
@@ -185,6 +190,7 @@ class ReportRow:
     cost: float | None = None  # sum over priced calls; None when no call in the group has a price
     priced: int = 0  # calls with a cost
     unpriced: int = 0  # calls with tokens but no known price
+    partial: int = 0  # calls priced for part of what was billed (a unit with no rate)
     usage_missing: int = 0  # calls whose provider reported no usage
     sessions: int = 0
     session_cost: float | None = None
@@ -231,6 +237,7 @@ class ReportRow:
             "cost_usd": self.cost,
             "priced": self.priced,
             "unpriced": self.unpriced,
+            "partial": self.partial,
             "usage_missing": self.usage_missing,
             "avg_cost_per_call_usd": self.avg_cost_per_call,
             "sessions": self.sessions,
@@ -445,6 +452,7 @@ class UsageStore:
                 usage=Usage(*values[calls:]),
             )
             row.unpriced, row.usage_missing = bool(row.unpriced), bool(row.usage_missing)
+            row.partial = bool(row.partial)
             row.rate_limited, row.streaming = bool(row.rate_limited), bool(row.streaming)
             out.append(row)
         return out
@@ -488,6 +496,7 @@ class UsageStore:
             SELECT {key} AS key, SUM(requests) AS requests, SUM(errors) AS errors,
                    SUM(rate_limited) AS rate_limited, {tokens},
                    SUM(cost) AS cost, SUM(priced) AS priced, SUM(unpriced) AS unpriced,
+                   COALESCE(SUM({rollup.PARTIAL_CALLS}), 0) AS partial,
                    SUM(usage_missing) AS usage_missing, {distinct} AS sessions,
                    SUM(session_cost) AS session_cost, MIN(duration_min) AS low, MAX(duration_max) AS high,
                    {", ".join(f"SUM({b})" for b in rollup.BUCKETS)}
@@ -511,7 +520,9 @@ class UsageStore:
             named = dict(zip(names[:width], values[:width], strict=True))
             group = None if by == TOTAL or named["key"] == "" else named.pop("key")
             named.pop("key", None)
-            tokens_found = Usage(**{kind.name: _int(named.pop(kind.name)) for kind in TOKEN_KINDS})
+            tokens_found = Usage(
+                **{kind.name: (_real if kind.real else _int)(named.pop(kind.name)) for kind in TOKEN_KINDS}
+            )
             low, high = named.pop("low"), named.pop("high")
             row = rows[group] = ReportRow(
                 by=by,
@@ -641,6 +652,10 @@ def _int(value: Any) -> Any:
     return None if value is None else int(value)
 
 
+def _real(value: Any) -> Any:
+    return None if value is None else float(value)
+
+
 # --by choices -> the daily totals' column that names the group.
 _ROLLUP_KEY = {
     "feature": "feature",
@@ -650,6 +665,7 @@ _ROLLUP_KEY = {
     "session": "session_id",
     "operation": "operation",
     "day": "substr(hour, 1, 10)",
+    "pricing": "pricing",
 }
 EXACT_PERCENTILES_UP_TO = 50_000  # calls in a range; beyond, percentiles come from the histograms
 

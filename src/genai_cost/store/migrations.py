@@ -109,7 +109,7 @@ def m004_unsampled_calls(db: Any, d: Dialect) -> None:
 def m004_hourly_rollups(db: Any, d: Dialect) -> None:
     # Hourly totals kept on write, so reports over millions of calls read far fewer rows
     # (store/rollup.py); calls already stored are added up now.
-    for table in rollup.TABLES:
+    for table in _M004_TABLES:
         table.create(db, d, _M004_TOKENS)
         table.backfill(db, _M004_TOKENS)
 
@@ -126,6 +126,13 @@ _M004_TOKENS = (
     "reasoning_tokens",
     "tool_use_prompt_tokens",
     "input_audio_tokens",
+)
+
+
+# The rollup tables as m004 made them (later migrations change their keys).
+_M004_TABLES = (
+    rollup.Table("usage_hourly", ("feature", "user_id", "session_id", "provider", "model", "operation")),
+    rollup.Table("usage_hourly_totals", ("feature", "provider", "model", "operation")),
 )
 
 
@@ -165,6 +172,60 @@ def m005_price_version(db: Any, d: Dialect) -> None:
         )
         """
     )
+
+
+@migration
+def m006_served_dimensions(db: Any, d: Dialect) -> None:
+    # How each call was served, as its response said (usage.Usage's served block; NULL: not stated, and
+    # on every row written before this migration), so a stored call is re-priced with its tier and a
+    # report can be grouped by them. The hourly totals get a "pricing" key for `--by pricing`: a new part
+    # of their primary key, so both tables are made again and added up from the calls.
+    for column in ("service_tier", "processing", "speed", "inference_geo"):
+        db.execute(f"ALTER TABLE usage ADD COLUMN {column} TEXT")
+    for table in _M006_TABLES:
+        db.execute(f"DROP TABLE {table.name}")
+        table.create(db, d, _M004_TOKENS)
+        table.backfill(db, _M004_TOKENS)
+
+
+# The rollup tables as m006 made them.
+_M006_TABLES = tuple(rollup.Table(t.name, (*t.keys, "pricing")) for t in _M004_TABLES)
+
+
+@migration
+def m007_priced_units(db: Any, d: Dialect) -> None:
+    # Units billed per use beside the tokens (tool calls, images, audio seconds, characters), the part
+    # of the cost they make, and whether a call was priced for part of what was billed (a unit with no
+    # rate) and why. NULL / false on rows written before this migration.
+    for column, kind in _M007_UNITS:
+        db.execute(f"ALTER TABLE usage ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}")
+    db.execute(f"ALTER TABLE usage ADD COLUMN cost_tools {d.real}")
+    db.execute(f"ALTER TABLE usage ADD COLUMN partial {d.flag} NOT NULL DEFAULT FALSE")
+    db.execute("ALTER TABLE usage ADD COLUMN partial_reason TEXT")
+    for table in rollup.TABLES:
+        for column, kind in _M007_UNITS:
+            db.execute(
+                f"ALTER TABLE {table.name} ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}"
+            )
+        db.execute(f"ALTER TABLE {table.name} ADD COLUMN {rollup.PARTIAL_CALLS} INTEGER")
+
+
+_M007_UNITS = (
+    ("web_search_calls", "integer"),
+    ("web_fetch_calls", "integer"),
+    ("code_execution_calls", "integer"),
+    ("file_search_calls", "integer"),
+    ("images", "integer"),
+    ("audio_seconds", "real"),
+    ("input_characters", "integer"),
+)
+
+
+@migration
+def m008_image_option(db: Any, d: Dialect) -> None:
+    # A DALL-E call's image size and quality ("1024x1792/hd", usage.Usage.image_option), which its
+    # per-image price depends on, so a stored call is re-priced exactly. NULL on rows written before.
+    db.execute("ALTER TABLE usage ADD COLUMN image_option TEXT")
 
 
 def _now() -> str:

@@ -87,6 +87,12 @@ def report_table(
             f"{'its' if total.unpriced == 1 else 'their'} cost is not "
             f"included (add prices with {config.PRICES_FILE})."
         )
+    if total.partial:
+        lines.append(
+            f"{render.plural(total.partial, 'call')} used a billed unit with no known rate (a tool call, "
+            f"images, audio, characters); {'its' if total.partial == 1 else 'their'} cost covers the rest "
+            f"only (add the rate with {config.PRICES_FILE})."
+        )
     if total.usage_missing:
         lines.append(
             f"{render.plural(total.usage_missing, 'call')} reported no token usage; "

@@ -3,8 +3,9 @@
 The store keeps every token part of every call, so a call can be priced again exactly with another
 price book (a newer genai-prices, a corrected or new override file): prices change, and models get a
 price after they were first used. Only calls genai-cost priced itself (``cost_source`` local, or no
-cost yet) are re-priced; count_tokens calls and calls without usage are never priced. A call the new
-book has no price for keeps its stored cost: a removed override must not erase history.
+cost yet) are re-priced: a cost the provider stated (``cost_source`` provider) is the bill and stays.
+count_tokens calls and calls without usage are never priced. A call the new book has no price for
+keeps its stored cost: a removed override must not erase history.
 
 Kept apart from db.py (which holds the report queries): this module only reads rows and writes back
 their cost columns, in one transaction, with one ``reprice_runs`` row saying what was done.
@@ -21,21 +22,23 @@ from genai_cost.pricing.book import PriceBook
 from genai_cost.store import rollup
 from genai_cost.store.db import UsageStore, _where, format_time
 from genai_cost.store.timerange import TimeRange
-from genai_cost.usage import TOKEN_KINDS, Cost, Usage
+from genai_cost.usage import STORED_COLUMNS, Cost, Usage
 
-_TOKEN_COLUMNS = ", ".join(kind.column for kind in TOKEN_KINDS)
+_TOKEN_COLUMNS = ", ".join(STORED_COLUMNS)  # token counts and served dimensions: Usage(*values)
 _SELECT = f"""
-    SELECT id, start_time, provider, COALESCE(response_model, request_model), feature, cost,
-           price_version, {_TOKEN_COLUMNS}
+    SELECT id, start_time, provider, COALESCE(response_model, request_model), request_model, feature,
+           cost, price_version, partial_reason, {_TOKEN_COLUMNS}
     FROM usage
     WHERE {{where}} AND operation IS NOT '{sc.OP_COUNT_TOKENS}'
-      AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+      AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL
+           OR audio_seconds IS NOT NULL OR input_characters IS NOT NULL OR images IS NOT NULL)
       AND (cost_source IS NULL OR cost_source = '{sc.COST_SOURCE_LOCAL}')
     ORDER BY start_time, id
 """
 _UPDATE = """
     UPDATE usage SET cost = ?, currency = ?, cost_source = ?, cost_input = ?, cost_output = ?,
-        cost_cache_read = ?, cost_cache_write = ?, unpriced = 0, price_version = ?, priced_at = ?
+        cost_cache_read = ?, cost_cache_write = ?, unpriced = 0, price_version = ?, priced_at = ?,
+        cost_tools = ?, partial = ?, partial_reason = ?
     WHERE id = ?
 """
 
@@ -96,16 +99,26 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
     now = format_time(datetime.now(UTC))
     groups: dict[tuple[str | None, str | None, str | None], Group] = {}
     updates: list[tuple[object, ...]] = []
-    for row_id, start, provider, model, feature, stored, version, *tokens in store.connection.execute(
-        _SELECT.format(where=where), params
-    ):
+    for (
+        row_id,
+        start,
+        provider,
+        model,
+        request_model,
+        feature,
+        stored,
+        version,
+        partial,
+        *tokens,
+    ) in store.connection.execute(_SELECT.format(where=where), params):
         group = groups.get((feature, provider, model))
         if group is None:
             group = groups[(feature, provider, model)] = Group(feature, provider, model)
         group.calls += 1
         if version:
             group.versions.add(version)
-        cost = book.price(provider, model, Usage(*tokens), _unix(start)) if model else None
+        # The request's model when the response's is unknown to the prices, as at the call.
+        cost, _ = book.price_either(provider, model, request_model, Usage(*tokens), _unix(start))
         before = stored or 0.0
         group.before += before
         if cost is None:
@@ -113,7 +126,8 @@ def plan(store: UsageStore, book: PriceBook, time_range: TimeRange | None = None
             group.after += before
             continue
         group.after += cost.total
-        if stored is None or cost.total != stored:
+        # A rate of 0 given for a unit that had none changes no total but makes the call exact.
+        if stored is None or cost.total != stored or cost.partial != partial:
             group.changed += 1
             group.newly_priced += stored is None
             updates.append(_update_values(cost, book.price_version(), now, row_id))
@@ -134,6 +148,9 @@ def _update_values(cost: Cost, version: str, now: str, row_id: int) -> tuple[obj
         cost.cache_write,
         version,
         now,
+        cost.tools if cost.tools else None,
+        cost.partial is not None,
+        cost.partial,
         row_id,
     )
 

@@ -1,9 +1,10 @@
 """Hourly totals kept beside the calls, so a report over millions of calls reads far fewer rows.
 
 Two tables hold one row per UTC hour and group of calls, with every sum a report needs and a latency
-histogram: ``usage_hourly`` per feature, user, session, provider, model and operation (for reports
-by user or session), ``usage_hourly_totals`` per feature, provider, model and operation only (a few
-rows an hour, for every other report). ``UsageStore.insert`` adds a batch's totals in the
+histogram: ``usage_hourly`` per feature, user, session, provider, model, operation and pricing (for
+reports by user or session), ``usage_hourly_totals`` per feature, provider, model, operation and
+pricing only (a few rows an hour, for every other report). Pricing is how the calls were served
+(``Usage.served_label``: "service_tier=flex", ...; '' for the standard path). ``UsageStore.insert`` adds a batch's totals in the
 transaction that stores its calls, counting only calls actually stored (a batch sent again is not
 counted twice). A report over a time range reads the whole hours from here and the calls of the
 partial hours at its edges from ``usage``.
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from genai_cost.store.dialect import Dialect
-from genai_cost.usage import TOKEN_KINDS
+from genai_cost.usage import SERVED_LABEL_SQL, TOKEN_KINDS
 
 FIRST_BOUND_S = 0.01
 RATIO = 1.5
@@ -39,10 +40,23 @@ KEY_SOURCES = {
     "provider": "provider",
     "model": "COALESCE(request_model, response_model)",
     "operation": "operation",
+    "pricing": SERVED_LABEL_SQL,
 }
 COUNTS = ("requests", "errors", "rate_limited", "priced", "unpriced", "usage_missing", "timed")
-SUMS = ("cost", "session_cost", *(kind.column for kind in TOKEN_KINDS))  # NULL when no call had one
-_SUM_SOURCES = {"cost": "cost", "session_cost": "CASE WHEN session_id IS NOT NULL THEN cost END"}
+# Calls priced for part of what was billed (usage.partial), kept as a sum (NULL when none) so the
+# migration that added it (m007_priced_units) needed no change to the counts above.
+PARTIAL_CALLS = "partial_calls"
+SUMS = (
+    "cost",
+    "session_cost",
+    *(kind.column for kind in TOKEN_KINDS),
+    PARTIAL_CALLS,
+)  # NULL when no call had one
+_SUM_SOURCES = {
+    "cost": "cost",
+    "session_cost": "CASE WHEN session_id IS NOT NULL THEN cost END",
+    PARTIAL_CALLS: "CASE WHEN partial THEN 1 END",
+}
 
 
 class Table:
@@ -160,6 +174,7 @@ class Table:
                 "provider": row.provider,
                 "model": row.request_model or row.response_model,
                 "operation": row.operation,
+                "pricing": row.usage.served_label(),
             }
             key = (row.start_time[:13], *(values[k] or "" for k in keys))
             group = groups.get(key)
@@ -210,6 +225,7 @@ class _Totals:
             row.cost,
             row.cost if row.session_id is not None else None,
             *(getattr(usage, n) for n in _TOKEN_FIELDS),
+            1 if row.partial else None,
         )
         for i, value in enumerate(values):
             if value is not None:
@@ -224,8 +240,10 @@ class _Totals:
                 self.high = duration
 
 
-CALLS = Table("usage_hourly", ("feature", "user_id", "session_id", "provider", "model", "operation"))
-TOTALS = Table("usage_hourly_totals", ("feature", "provider", "model", "operation"))
+CALLS = Table(
+    "usage_hourly", ("feature", "user_id", "session_id", "provider", "model", "operation", "pricing")
+)
+TOTALS = Table("usage_hourly_totals", ("feature", "provider", "model", "operation", "pricing"))
 TABLES = (CALLS, TOTALS)
 
 

@@ -21,7 +21,16 @@ from genai_cost.usage import Usage
 
 # Attributes that are ours or the conventions'; every other attribute on a GenAI span is an app tag.
 _NOT_TAG_PREFIXES = ("gen_ai.", "genai_cost.", "server.", "error.")
-_NOT_TAG_KEYS = frozenset({sc.FEATURE_NAME, sc.USER_ID, sc.SESSION_ID, *sc.COMPAT_ATTRIBUTES})
+_NOT_TAG_KEYS = frozenset(
+    {
+        sc.FEATURE_NAME,
+        sc.USER_ID,
+        sc.SESSION_ID,
+        *sc.COMPAT_ATTRIBUTES,
+        # the served tier under OpenAI's semconv name: stored in its own column (service_tier)
+        sc.OPENAI_RESPONSE_SERVICE_TIER,
+    }
+)
 # error.type values that mean a rate limit, when our flag is absent (other instrumentations' spans):
 # the same definition the recording rules and dashboards use.
 _RATE_LIMITED = re.compile(sc.RATE_LIMITED_ERROR_TYPES)
@@ -129,5 +138,8 @@ def call_row(
         finish_reasons=json.dumps([str(r) for r in finish]) if isinstance(finish, (list, tuple)) else None,
         price_version=_str(get(sc.GENAI_COST_PRICE_VERSION)),
         priced_at=format_ns(end_ns) if cost is not None and end_ns is not None else None,
+        cost_tools=_float(get(sc.GENAI_COST_TOOLS_AMOUNT)),
+        partial=bool(get(sc.GENAI_COST_PARTIAL)),
+        partial_reason=_str(get(sc.GENAI_COST_PARTIAL_REASON)),
         usage=Usage.from_attributes(attrs),
     )
