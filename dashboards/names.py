@@ -47,6 +47,7 @@ FEATURE: Final = prom_label(sc.FEATURE_NAME)
 USER: Final = prom_label(sc.USER_ID)
 ERROR_TYPE: Final = prom_label(sc.ERROR_TYPE)
 TOKEN_TYPE: Final = prom_label(sc.GEN_AI_TOKEN_TYPE)
+PARTIAL: Final = prom_label(sc.GENAI_COST_PARTIAL)  # "true" on the cost of a partially priced call
 LE: Final = "le"
 
 # error_type values that mean "rate limited" across SDKs; the same regex as the recording rule

@@ -121,7 +121,20 @@ def _health() -> Row:
                 (Query(p.total(n.UNPRICED), "calls", instant=True),),
                 "Calls that used tokens but whose model has no known price: their cost is missing from "
                 "every cost panel. Add a price override (see the Cost breakdown dashboard for the models).",
-                width=8,
+                width=4,
+                height=4,
+                thresholds=((1, "orange"),),
+                no_value="0",
+            ),
+            Panel(
+                "Partially priced calls",
+                "stat",
+                "short",
+                (Query(p.total(f"{n.COST}_count", (), f'{n.PARTIAL}="true"'), "calls", instant=True),),
+                "Calls priced for part of what was billed: a unit or tier with no known rate (a code "
+                "interpreter session, a region uplift, ...). Their cost is short by that part; the span's "
+                "genai_cost.cost.partial_reason says what, and the price override file can give the rate.",
+                width=4,
                 height=4,
                 thresholds=((1, "orange"),),
                 no_value="0",

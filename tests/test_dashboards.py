@@ -230,6 +230,7 @@ class Call:
     error: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     cache_read: int = 0  # part of input_tokens
+    partial: bool = False  # priced for part of what was billed (genai_cost.cost.partial on its cost)
 
     def base(self) -> dict[str, str]:
         labels = {
@@ -253,7 +254,17 @@ CALLS = (
     ),
     # Series born inside the hour: `increase` alone would miss all of them.
     Call(
-        20, sc.PROVIDER_ANTHROPIC, "claude-sonnet-4", "resume", 0.05, 1000, 300, 2.0, ttfc=0.3, cache_read=600
+        20,
+        sc.PROVIDER_ANTHROPIC,
+        "claude-sonnet-4",
+        "resume",
+        0.05,
+        1000,
+        300,
+        2.0,
+        ttfc=0.3,
+        cache_read=600,
+        partial=True,
     ),
     Call(40, sc.PROVIDER_GROQ, "llama-3.1-8b-instant", "chat", 0.0001, 10, 5),
     Call(30, sc.PROVIDER_GROQ, "llama-3.1-8b-instant", "chat", None, duration=0.05, error="RateLimitError"),
@@ -293,7 +304,8 @@ def _openmetrics(t0: int) -> str:
             if tokens:
                 _histogram(events, n.TOKENS, {**base, n.TOKEN_TYPE: token_type}, sc.TOKEN_BUCKETS, tokens, t)
         if call.cost is not None:
-            _histogram(events, n.COST, base, sc.COST_BUCKETS, call.cost, t)
+            priced = {**base, n.PARTIAL: "true"} if call.partial else base
+            _histogram(events, n.COST, priced, sc.COST_BUCKETS, call.cost, t)
         elif not call.error:
             events[(n.UNPRICED, tuple(sorted(base.items())))].append((t, 1.0))
         if call.ttfc is not None:
@@ -417,6 +429,7 @@ def test_totals_match_the_calls(known_data: tuple[str, int]) -> None:
     assert single("Tokens in range") == tokens
     assert single("Success rate") == pytest.approx(10 / 12)
     assert single("Unpriced calls") == 1
+    assert single("Partially priced calls") == 1  # its cost still counts in every total above
     # Month to date + the last day's pace (all 25 calls are within a day) for the rest of the month.
     assert single("Projected this month") > cost
     # The variables filter: one provider, one feature, an unknown service.
