@@ -29,10 +29,16 @@ from stack import RULE_FILES, prom_query, run_collector, run_prometheus, wait_fo
 
 PROVIDERS = {"openai": "openai", "groq": "groq", "anthropic": "anthropic", "gemini": "gcp.gemini"}
 UNPRICED_MODEL = "acme-private-llm"
+# One call of a model with no price, and one priced for part of its bill (a code interpreter session has
+# no list rate): the "Unpriced calls" and "Partially priced calls" panels each count one.
 UNPRICED_APP = textwrap.dedent(
     f"""
     import openai
-    openai.OpenAI().chat.completions.create(model={UNPRICED_MODEL!r}, messages=[{{"role": "user", "content": "hi"}}])
+    client = openai.OpenAI()
+    client.chat.completions.create(model={UNPRICED_MODEL!r}, messages=[{{"role": "user", "content": "hi"}}])
+    client.responses.create(
+        model="gpt-4o", input="plot it", tools=[{{"type": "code_interpreter", "container": {{"type": "auto"}}}}]
+    )
     """
 )
 
@@ -252,6 +258,7 @@ def test_totals_match_the_bill(run: Run, expected: dict[str, Any]) -> None:
     assert single("Tokens in range") == pytest.approx(expected["tokens"], rel=1e-9)
     assert single("Requests in range") == pytest.approx(expected["calls"], rel=1e-9)
     assert single("Unpriced calls") == pytest.approx(1)
+    assert single("Partially priced calls") == pytest.approx(1)
     assert single("Success rate") == pytest.approx((expected["calls"] - 1) / expected["calls"], rel=1e-9)
     assert single("Cost, last 24 hours", "budgets") == pytest.approx(expected["total_cost"], rel=1e-6)
     assert single("Cost, month to date", "budgets") == pytest.approx(expected["total_cost"], rel=1e-6)
