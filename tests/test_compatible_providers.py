@@ -57,6 +57,8 @@ DAVINCI_002 = (2.00, 2.00, 2.00)
 # Azure OpenAI gpt-4o-mini 2024-07-18 (global deployment), azure.microsoft.com/pricing/details/
 # cognitive-services/openai-service: $0.15 input, $0.075 cached input, $0.60 output.
 AZURE_GPT_4O_MINI = (0.15, 0.075, 0.60)
+# xAI grok-3-mini, docs.x.ai/docs/models: $0.30 input, $0.075 cached input, $0.50 output.
+XAI_GROK_3_MINI = (0.30, 0.075, 0.50)
 # Google gemini-2.5-flash (what OpenRouter passes through), ai.google.dev/gemini-api/docs/pricing:
 # $0.30 input, $0.03 context-cache read, $2.50 output.
 GEMINI_25_FLASH = (0.30, 0.03, 2.50)
@@ -128,9 +130,11 @@ def chat(client: openai.OpenAI, model: str, prompt: str = "hi", **kwargs: Any) -
 def test_deepseek_through_the_openai_sdk(harness: Harness, fake_server: Any) -> None:
     client = openai.OpenAI(api_key="k", base_url=fake_server.compatible_base_url("deepseek"), max_retries=0)
     chat(client, "deepseek-chat", LONG)
-    # DeepSeek accepts stream_options; the app asks for usage itself (we ask OpenAI and Azure only).
-    list(chat(client, "deepseek-chat", stream=True, stream_options={"include_usage": True}))
+    # DeepSeek accepts stream_options: genai-cost asks for the usage and hides its extra chunk.
+    chunks = list(chat(client, "deepseek-chat", stream=True))
+    assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks)
     calls = fake_server.ledger
+    assert calls[1].stream and calls[1].usage_reported
     assert [c.provider for c in calls] == ["deepseek", "deepseek"] and calls[0].cache_read_tokens > 0
     spans = harness.otel.finished()
     expected = sum(list_price(deepseek_chat(s.start_time), c) for s, c in zip(spans, calls, strict=True))
@@ -156,6 +160,20 @@ def test_resellers_are_priced_from_their_own_lists(
     harness.agree(sum(list_price(rates, c) for c in fake_server.ledger))
     # Not an OpenAI-compatible guess: the provider is named (genai-prices' id, no semconv value exists).
     assert {s.attributes[sc.GEN_AI_PROVIDER_NAME] for s in harness.otel.finished()} == {provider}
+
+
+def test_xai_streams_are_asked_for_usage_and_priced(harness: Harness, fake_server: Any) -> None:
+    client = openai.OpenAI(api_key="k", base_url=fake_server.compatible_base_url("x-ai"), max_retries=0)
+    chat(client, "grok-3-mini", LONG)
+    chunks = list(chat(client, "grok-3-mini", stream=True))  # the app asks for no usage
+    assert chunks and all(c.usage is None for c in chunks)  # the chunk we asked for stays hidden
+    calls = fake_server.ledger
+    assert [(c.provider, c.stream, c.usage_reported) for c in calls] == [
+        ("x-ai", False, True),
+        ("x-ai", True, True),
+    ]
+    spans = harness.agree(sum(list_price(XAI_GROK_3_MINI, c) for c in calls))
+    assert {s.attributes[sc.GEN_AI_PROVIDER_NAME] for s in spans} == {"x_ai"}  # the semconv value
 
 
 # --- OpenRouter: its stated cost is the cost, our estimate beside it --------------------------------------

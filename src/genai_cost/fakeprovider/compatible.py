@@ -201,7 +201,7 @@ def _usages(reply: Reply) -> list[dict[str, Any]]:
 
 
 # The providers reached at ``/v1/genai-cost-fake/<name>`` (Azure has its own route, see AzureFormat).
-COMPATIBLE_PROVIDERS = ("deepseek", "openrouter", "together", "fireworks", "perplexity", "litellm")
+COMPATIBLE_PROVIDERS = ("deepseek", "openrouter", "together", "fireworks", "perplexity", "litellm", "x-ai")
 
 
 def compatible_formats() -> list[OpenAIFormat]:
@@ -213,5 +213,6 @@ def compatible_formats() -> list[OpenAIFormat]:
         CompatibleFormat("fireworks"),
         PerplexityFormat(),
         LiteLLMFormat(),
+        CompatibleFormat("x-ai"),
         AzureFormat(),
     ]

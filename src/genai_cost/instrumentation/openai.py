@@ -41,7 +41,10 @@ _PARAMS: ParamTable = {
     "stop": (sc.GEN_AI_REQUEST_STOP_SEQUENCES, _stop),
     "n": (sc.GEN_AI_REQUEST_CHOICE_COUNT, choice_count),
 }
-_STREAM_USAGE_PROVIDERS = frozenset({sc.PROVIDER_OPENAI, sc.PROVIDER_AZURE_OPENAI})
+# Where a stream without usage is asked for it (``stream_options.include_usage``): servers known to accept
+# the option. Other OpenAI-compatible servers may answer 400 to an option they do not know; OpenRouter,
+# Perplexity and Groq end a stream with usage unasked.
+_STREAM_USAGE_PROVIDERS = frozenset({sc.PROVIDER_OPENAI, sc.PROVIDER_AZURE_OPENAI, "deepseek", "x_ai"})
 
 
 def _common_request(
@@ -374,7 +377,7 @@ def ask_for_stream_usage(call: Call, request: Request) -> tuple[Any | None, str 
     """New options with ``stream_options.include_usage`` for an OpenAI stream the app left without it,
     or None and why not when the server would reject the option (an old Azure api-version).
 
-    Only for OpenAI and Azure OpenAI (other OpenAI-compatible servers may reject the option), only
+    Only for the servers in ``_STREAM_USAGE_PROVIDERS`` (others may reject the option), only
     when the app did not decide either way (in its body or its ``extra_body``), and not for a raw
     response: the app reads those events itself, where the extra chunk could not be hidden.
     """
