@@ -22,7 +22,7 @@ PREFIX: Final = "OTEL_INSTRUMENTATION_GENAI_COST_"
 
 # Put user.id and session.id on metrics too (high cardinality; spans always carry them).
 METRIC_USER_ATTRIBUTES: Final = PREFIX + "METRIC_USER_ATTRIBUTES"
-# Ask OpenAI for stream usage on the app's behalf (the extra chunk is hidden from the app).
+# Ask for stream usage on the app's behalf where the server accepts the option (the extra chunk is hidden).
 STREAM_USAGE: Final = PREFIX + "STREAM_USAGE"
 # Estimate tokens of streams that report no usage (marked as estimated); off by default.
 ESTIMATE_USAGE: Final = PREFIX + "ESTIMATE_USAGE"
