@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 RESERVATION_TTL = 900.0  # seconds: longer than any call or stream we expect; then a crash's hold lapses
 BUSY_TIMEOUT_MS = 30_000
@@ -91,14 +91,58 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-class SQLiteLedger:
+class SqlLedger:
+    """What the SQLite and PostgreSQL ledgers share: one connection per process, used by its threads
+    under a lock, and the read-only queries (levels, scopes). Each backend opens its connection,
+    reads one claim's level and makes its own reserve and settle transactions (the locking differs:
+    SQLite's write lock, PostgreSQL's advisory locks)."""
+
+    # The scopes with spend or live reservations in a budget's window; parameters in this order:
+    # budget, since, budget, since, now (the backend's placeholders and table names).
+    _SCOPES_SQL: str
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._pid = 0
+
+    def _connection(self) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def _level(conn: Any, claim: Claim, now: float) -> Level:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def levels(self, claims: Sequence[Claim], now: float) -> list[Level]:
+        with self._lock:
+            conn = self._connection()
+            return [self._level(conn, claim, now) for claim in claims]
+
+    def scopes(self, budget: str, since: int, now: float) -> list[str]:
+        with self._lock:
+            rows = (
+                self._connection().execute(self._SCOPES_SQL, (budget, since, budget, since, now)).fetchall()
+            )
+        return [row[0] for row in rows]
+
+
+class SQLiteLedger(SqlLedger):
     """The ledger in a SQLite file; one connection per process, shared by its threads under a lock."""
 
+    _SCOPES_SQL = (
+        "SELECT scope FROM spend WHERE budget = ? AND bucket >= ? UNION "
+        "SELECT scope FROM reservation WHERE budget = ? AND bucket >= ? AND expires >= ? ORDER BY 1"
+    )
+
     def __init__(self, path: str | Path) -> None:
+        super().__init__()
         self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
         _ledgers.add(self)
 
     def _after_fork(self) -> None:
@@ -127,12 +171,6 @@ class SQLiteLedger:
                 raise
             self._conn, self._pid = conn, os.getpid()
         return self._conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
     @staticmethod
     def _level(conn: sqlite3.Connection, claim: Claim, now: float) -> Level:
@@ -193,24 +231,6 @@ class SQLiteLedger:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-
-    def levels(self, claims: Sequence[Claim], now: float) -> list[Level]:
-        with self._lock:
-            conn = self._connection()
-            return [self._level(conn, claim, now) for claim in claims]
-
-    def scopes(self, budget: str, since: int, now: float) -> list[str]:
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT scope FROM spend WHERE budget = ? AND bucket >= ? UNION "
-                    "SELECT scope FROM reservation WHERE budget = ? AND bucket >= ? AND expires >= ? ORDER BY 1",
-                    (budget, since, budget, since, now),
-                )
-                .fetchall()
-            )
-        return [row[0] for row in rows]
 
 
 _ledgers: weakref.WeakSet[SQLiteLedger] = weakref.WeakSet()

@@ -13,12 +13,11 @@ in sync (NTP), as the windows assume anyway.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from genai_cost.budget.ledger import RESERVATION_TTL, Claim, Level, Outcome
+from genai_cost.budget.ledger import RESERVATION_TTL, Claim, Level, Outcome, SqlLedger
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS genai_cost_budget_spend (
@@ -43,14 +42,18 @@ _LEVEL = """SELECT
         WHERE budget = %(budget)s AND scope = %(scope)s AND bucket >= %(since)s AND expires >= %(now)s)"""
 
 
-class PostgresLedger:
+class PostgresLedger(SqlLedger):
     """The ledger in a PostgreSQL database (``conninfo``: a ``postgresql://`` URL or DSN)."""
 
+    _SCOPES_SQL = (
+        "SELECT scope FROM genai_cost_budget_spend WHERE budget = %s AND bucket >= %s UNION "
+        "SELECT scope FROM genai_cost_budget_reservation WHERE budget = %s AND bucket >= %s "
+        "AND expires >= %s ORDER BY 1"
+    )
+
     def __init__(self, conninfo: str) -> None:
+        super().__init__()
         self.conninfo = conninfo
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        self._pid = 0
         self._retry_at = 0.0
 
     def _connection(self) -> Any:
@@ -73,12 +76,6 @@ class PostgresLedger:
                 raise
             self._conn, self._pid = conn, os.getpid()
         return conn
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
 
     @staticmethod
     def _lock_keys(conn: Any, claims: Iterable[Claim]) -> None:
@@ -133,22 +130,3 @@ class PostgresLedger:
                             "DELETE FROM genai_cost_budget_spend WHERE budget = %s AND scope = %s AND bucket < %s",
                             (claim.budget, claim.scope, claim.since),
                         )
-
-    def levels(self, claims: Sequence[Claim], now: float) -> list[Level]:
-        with self._lock:
-            conn = self._connection()
-            return [self._level(conn, claim, now) for claim in claims]
-
-    def scopes(self, budget: str, since: int, now: float) -> list[str]:
-        with self._lock:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT scope FROM genai_cost_budget_spend WHERE budget = %s AND bucket >= %s UNION "
-                    "SELECT scope FROM genai_cost_budget_reservation WHERE budget = %s AND bucket >= %s "
-                    "AND expires >= %s ORDER BY 1",
-                    (budget, since, budget, since, now),
-                )
-                .fetchall()
-            )
-        return [row[0] for row in rows]
