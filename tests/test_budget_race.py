@@ -22,6 +22,7 @@ import openai
 import pytest
 
 import genai_cost
+from budget_race_worker import calls_until_refused
 from genai_cost import config
 from genai_cost.budget import setup
 from genai_cost.budget.ledger import Claim
@@ -35,21 +36,6 @@ THREADS = 50
 PROCESSES = 4
 PROCESS_THREADS = 8
 WORKER = Path(__file__).with_name("budget_race_worker.py")
-
-
-def _calls(client: openai.OpenAI, name: str) -> tuple[int, int]:
-    made = 0
-    for i in range(10_000):
-        try:
-            client.chat.completions.create(
-                model="gpt-4o-mini",
-                messages=[{"role": "user", "content": f"Summarise resume {name}-{i} in three bullet points"}],
-                max_tokens=64,
-            )
-        except genai_cost.BudgetExceeded:
-            return made, 1
-        made += 1
-    return made, 0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -98,7 +84,7 @@ def test_threads_and_processes_never_overspend(fake_server: Any, tmp_path: Path,
         go.touch()
         started = time.perf_counter()
         with ThreadPoolExecutor(THREADS) as pool:
-            here = list(pool.map(lambda t: _calls(client, f"t{t}"), range(THREADS)))
+            here = list(pool.map(lambda t: calls_until_refused(client, f"t{t}"), range(THREADS)))
         reports = []
         for worker in workers:
             out, _ = worker.communicate(timeout=240)
