@@ -151,6 +151,31 @@ def test_anthropic_web_search_is_charged_per_search(run: Run, fake_server: Any, 
     assert row.usage.web_search_calls == 3 and not row.partial
 
 
+# Anthropic's Message Batches price: 50% of standard (claude-sonnet-4-5 $1.50 in / $7.50 out per million,
+# https://docs.claude.com/en/docs/build-with-claude/batch-processing#pricing); web fetch has no charge
+# beyond its tokens (https://docs.claude.com/en/docs/agents-and-tools/tool-use/web-fetch-tool).
+SONNET_4_5_BATCH = {"input": 1.50, "output": 7.50}
+
+
+def test_web_fetch_stays_free_on_a_batch_result(run: Run, fake_server: Any) -> None:
+    # The per-use rates genai-prices lacks (web fetch: 0) hold at batch prices too, not only standard.
+    _claude(fake_server).messages.create(
+        model="claude-sonnet-4-5",
+        max_tokens=200,
+        messages=[{"role": "user", "content": "read https://example.com for me " * 20}],
+        tools=[{"type": "web_fetch_20250910", "name": "web_fetch", "max_uses": 2}],  # type: ignore[list-item]
+        extra_body={"service_tier": "batch"},
+    )
+    (billed,) = fake_server.ledger
+    assert billed.web_fetch_calls == 2 and billed.processing == "batch"
+    tokens = (
+        billed.input_tokens * SONNET_4_5_BATCH["input"] + billed.output_tokens * SONNET_4_5_BATCH["output"]
+    ) / 1e6
+    attrs = _assert_priced(run, tokens, 0.0)
+    assert attrs[sc.GENAI_COST_WEB_FETCH_CALLS] == 2
+    assert sc.GENAI_COST_PARTIAL not in attrs
+
+
 def test_the_issue_example_is_billed_exactly() -> None:
     # Issue 15: claude-sonnet-4 (same list prices as 4.5), 8,984 in / 520 out, 1 search: billed $0.044752 (was reported $0.034752).
     from genai_cost.pricing.book import PriceBook

@@ -304,13 +304,14 @@ def compile_served(
     if not all(isinstance(c, StartDateConstraint) for c in constraints):
         # Time-of-day windows and variants together: none in the data; standard rather than a guess.
         return compile_model(provider, info), list(context.items())
-    gap = _MISSING_BANDS.get((_owner(provider, info), info.id))
+    owner = _owner(provider, info)
+    gap = _MISSING_BANDS.get((owner, info.id))
     days = sorted({c.start_date for c in constraints if isinstance(c, StartDateConstraint)})
 
     def on(day: date | None) -> Banded | None:
         # Midday of the start date: every price starting that day is in force, none starting later.
         moment = datetime.combine(day, time(12), tzinfo=UTC) if day else datetime(1970, 1, 1, tzinfo=UTC)
-        return _banded(info.get_prices(moment, dict(context)), gap)
+        return _banded(info.get_prices(moment, dict(context)), gap, owner, info.id)
 
     first = on(None)
     if first is None:
