@@ -26,7 +26,6 @@ instrumentation made.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import weakref
 from collections.abc import Mapping
@@ -51,7 +50,7 @@ from genai_cost.pricing.apply import (
     record_provider_cost,
 )
 from genai_cost.pricing.compat import Writer, compat_writer
-from genai_cost.usage import Cost, Usage
+from genai_cost.usage import Cost, Usage, amount
 
 logger = logging.getLogger("genai_cost")
 
@@ -186,16 +185,11 @@ def _stated_cost(attrs: Mapping[str, Any]) -> Cost | None:
     None for any other cost, or an amount that is not a number."""
     if attrs.get(sc.GEN_AI_USAGE_COST_SOURCE) != sc.COST_SOURCE_PROVIDER:
         return None
-    amount = attrs.get(_COST_KEY)
-    if (
-        isinstance(amount, bool)
-        or not isinstance(amount, (int, float))
-        or not math.isfinite(amount)
-        or amount < 0
-    ):
+    total = amount(attrs.get(_COST_KEY))
+    if total is None:
         return None
     currency = attrs.get(sc.GEN_AI_USAGE_COST_CURRENCY)
-    return Cost(float(amount), currency=str(currency) if currency else sc.COST_CURRENCY_USD, stated=True)
+    return Cost(total, currency=str(currency) if currency else sc.COST_CURRENCY_USD, stated=True)
 
 
 def _models(attrs: Mapping[str, Any]) -> tuple[str | None, str | None, str | None]:

@@ -185,7 +185,8 @@ def served_value(value: Any) -> str | None:
 
 
 def amount(value: Any) -> float | None:
-    """A non-negative finite number from an attribute value (audio seconds), else None."""
+    """A non-negative finite number from an attribute or response value (audio seconds, a stated cost),
+    else None."""
     if type(value) is int:
         return float(value) if value >= 0 else None
     if type(value) is float and value >= 0 and value == value and value != float("inf"):

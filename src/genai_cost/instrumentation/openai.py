@@ -28,7 +28,7 @@ from genai_cost.instrumentation.fields import (
 )
 from genai_cost.instrumentation.stainless import Call, Route, StainlessInstrumentor
 from genai_cost.providers import SDKS
-from genai_cost.usage import Usage, served_value
+from genai_cost.usage import Usage, amount, served_value
 
 
 def _stop(value: Any) -> tuple[str, ...] | None:
@@ -142,12 +142,9 @@ def stated_cost(usage: Any) -> float | None:
             value = getattr(usage, "__dict__", _NO_FIELDS).get("cost")
     if value is not None and type(value) not in (int, float):
         value = get(value, "total_cost")
-    if type(value) in (int, float) and 0 <= value < _INFINITY:
-        return float(value)
-    return None
+    return amount(value)
 
 
-_INFINITY = float("inf")
 _NO_FIELDS: dict[str, Any] = {}
 
 

@@ -27,7 +27,7 @@ from genai_cost.instrumentation.base import GenAICostInstrumentor, Patch
 from genai_cost.instrumentation.contract import Request, ResponseInfo, ResponseReader, Rewrite, StreamState
 from genai_cost.instrumentation.core import Invocation, Telemetry, current_invocation, make_wrappers
 from genai_cost.instrumentation.fields import is_mapping
-from genai_cost.usage import Usage, plus
+from genai_cost.usage import Usage, amount, plus
 
 RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 
@@ -252,10 +252,10 @@ def header_cost(headers: Any) -> float | None:
         value = headers.get(name)
         if value:
             try:
-                cost = float(value)
+                cost = amount(float(value))
             except ValueError:
                 continue
-            if 0 <= cost < float("inf"):
+            if cost is not None:
                 return cost
     return None
 
