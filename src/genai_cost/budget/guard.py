@@ -238,9 +238,7 @@ class Guard:
                 and not incomplete
             ):
                 model = (info.model if info is not None else None) or reservation.model
-                # A cost the provider stated is what the call cost (as on its span).
-                stated = info.provider_cost if info is not None else None
-                stated = invocation.stated_cost if stated is None else stated
+                stated = invocation.provider_cost(info)  # what the call cost, as on its span
                 amounts = [
                     _cost(budget, claim, request.provider, (model, reservation.model), usage, stated)
                     for budget, claim in zip(reservation.budgets, reservation.claims, strict=True)
@@ -268,12 +266,9 @@ def _cost(
         return float((usage.input_tokens or 0) + (usage.output_tokens or 0))
     if stated is not None:
         return stated
-    book = get_price_book()
-    for model in dict.fromkeys(models):  # the response's model first, then the requested one
-        cost = book.price(provider, model, usage) if model else None
-        if cost is not None:
-            return cost.total
-    return claim.amount
+    # Priced by the response's model, else the requested one (as the call's span is).
+    cost, _ = get_price_book().price_either(provider, *models, usage)
+    return claim.amount if cost is None else cost.total
 
 
 def _scope(budget: Budget, values: Any) -> str:

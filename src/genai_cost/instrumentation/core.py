@@ -157,6 +157,12 @@ class Invocation:
         if self._first_chunk is None:
             self._first_chunk = now - self._start
 
+    def provider_cost(self, info: ResponseInfo | None) -> float | None:
+        """The cost the provider stated: in the response body, else in a gateway's header."""
+        if info is not None and info.provider_cost is not None:
+            return info.provider_cost
+        return self.stated_cost
+
     def finish(
         self,
         info: ResponseInfo | None = None,
@@ -265,18 +271,11 @@ class Invocation:
                         self._wall_start_ns / 1e9,
                         self.telemetry.compat,
                         request_model=request.model,
-                        provider_cost=_stated(info, self.stated_cost),
+                        provider_cost=self.provider_cost(info),
                     )
         if out:
             self.span.set_attributes(out)  # a no-op on a span the sampler dropped
         return out
-
-
-def _stated(info: ResponseInfo | None, header: float | None) -> float | None:
-    """The cost the provider stated: in the response body, else in a gateway's header."""
-    if info is not None and info.provider_cost is not None:
-        return info.provider_cost
-    return header
 
 
 # The call in flight in this context (set while the SDK method runs), for adapter hooks that run
