@@ -17,7 +17,7 @@ rates, on spans, in the store and (but the image's) in ``--by pricing``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -130,21 +130,11 @@ class Usage:
         A count that is not a non-negative number (a misbehaving proxy's -5) is not reported."""
         usage = cls()
         for kind in TOKEN_KINDS:
-            value = (amount if kind.real else count)(attrs.get(kind.attribute))
-            if value is None:
-                for alias in _ATTRIBUTE_ALIASES.get(kind.attribute, ()):
-                    value = count(attrs.get(alias))
-                    if value is not None:
-                        break
+            value = _read(attrs, kind.attribute, amount if kind.real else count)
             if value is not None:
                 setattr(usage, kind.name, value)
         for dimension in SERVED_DIMENSIONS:
-            text = served_value(attrs.get(dimension.attribute))
-            if text is None:
-                for alias in _ATTRIBUTE_ALIASES.get(dimension.attribute, ()):
-                    text = served_value(attrs.get(alias))
-                    if text is not None:
-                        break
+            text = _read(attrs, dimension.attribute, served_value)
             if text is not None:
                 setattr(usage, dimension.name, text)
         return usage
@@ -155,6 +145,17 @@ class Usage:
         return " ".join(
             f"{d.column}={value}" for d in GROUPED_DIMENSIONS if (value := getattr(self, d.name)) is not None
         )
+
+
+def _read(attrs: Mapping[str, Any], attribute: str, convert: Callable[[Any], Any]) -> Any:
+    """``attribute``'s value through ``convert``, else the first of its older names that converts."""
+    value = convert(attrs.get(attribute))
+    if value is None:
+        for alias in _ATTRIBUTE_ALIASES.get(attribute, ()):
+            value = convert(attrs.get(alias))
+            if value is not None:
+                break
+    return value
 
 
 def plus(a: Usage | None, b: Usage | None) -> Usage | None:
@@ -297,9 +298,8 @@ class Cost:
     # --- priced units beyond tokens ---
     tools: float = 0.0  # tool calls, images, audio, characters (billed per use)
     partial: str | None = None  # what has no rate ("web_fetch_calls"): the total is short of it
-    stated: bool = (
-        False  # the provider stated the total (the bill) and no parts: the parts above are not known
-    )
+    # The provider stated the total (the bill) and no parts: the parts above are not known.
+    stated: bool = False
 
     def to_attributes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
