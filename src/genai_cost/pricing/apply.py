@@ -89,10 +89,7 @@ def put_provider_cost_attributes(
     if estimate is not None:
         out[sc.GENAI_COST_COST_ESTIMATE] = estimate.total
     if compat is not None:
-        try:
-            compat(out, cost, usage)
-        except Exception:
-            log_internal_error("compatibility attributes")
+        _write_compat(compat, out, cost, usage)
 
 
 _CURRENCY = sc.GEN_AI_USAGE_COST_CURRENCY
@@ -128,12 +125,16 @@ def put_cost_attributes(
         if version is not None:
             out[sc.GENAI_COST_PRICE_VERSION] = version
         if compat is not None:
-            try:
-                compat(out, cost, usage)
-            except Exception:  # the cost attributes stay whatever a compatibility writer does
-                log_internal_error("compatibility attributes")
+            _write_compat(compat, out, cost, usage)
     else:
         out[sc.GENAI_COST_UNPRICED] = True
         reason = get_price_book().unpriced_reason
         if reason is not None:
             out[sc.GENAI_COST_UNPRICED_REASON] = reason
+
+
+def _write_compat(compat: Writer, out: dict[str, Any], cost: Cost, usage: Usage) -> None:
+    try:
+        compat(out, cost, usage)
+    except Exception:  # the cost attributes stay whatever a compatibility writer does
+        log_internal_error("compatibility attributes")
