@@ -68,6 +68,9 @@ def openrouter_cost(model: str, tokens: Tokens) -> float:
 class CompatibleFormat(OpenAIFormat):
     """The OpenAI chat format as one OpenAI-compatible provider speaks it (``name``)."""
 
+    # True: a stream always ends with a usage chunk, asked for or not (OpenRouter, Perplexity).
+    usage_always = False
+
     def __init__(self, name: str) -> None:
         super().__init__()
         self.provider = name
@@ -76,6 +79,11 @@ class CompatibleFormat(OpenAIFormat):
         return [Route(re.compile(r"/v1/chat/completions"), "chat.completions", self.chat_completions)]
 
     def chat_completions(self, request: Request) -> Reply:
+        if self.usage_always:
+            body = {**request.body, "stream_options": {"include_usage": True}}
+            request = Request(
+                request.method, request.path, request.query, request.headers, body, request.params
+            )
         reply = super().chat_completions(request)
         if self.provider == "deepseek":
             for usage in _usages(reply):
@@ -86,14 +94,13 @@ class CompatibleFormat(OpenAIFormat):
 
 
 class OpenRouterFormat(CompatibleFormat):
+    usage_always = True
+
     def __init__(self) -> None:
         super().__init__("openrouter")
 
     def chat_completions(self, request: Request) -> Reply:
-        # OpenRouter always ends a stream with a usage chunk, asked for or not.
-        body = {**request.body, "stream_options": {"include_usage": True}}
-        served = Request(request.method, request.path, request.query, request.headers, body, request.params)
-        reply = super().chat_completions(served)
+        reply = super().chat_completions(request)
         model = self.model_of(request)
         tokens = self.expected_tokens("chat.completions", request.body, model)
         cost = openrouter_cost(model, tokens)
@@ -111,13 +118,13 @@ class PerplexityFormat(CompatibleFormat):
     """Perplexity: tokens plus a fee per request (by search context size), stated as the breakdown
     ``usage.cost`` with its ``total_cost``; the fake always ends a stream with its usage."""
 
+    usage_always = True
+
     def __init__(self) -> None:
         super().__init__("perplexity")
 
     def chat_completions(self, request: Request) -> Reply:
-        body = {**request.body, "stream_options": {"include_usage": True}}
-        served = Request(request.method, request.path, request.query, request.headers, body, request.params)
-        reply = super().chat_completions(served)
+        reply = super().chat_completions(request)
         model = self.model_of(request)
         tokens = self.expected_tokens("chat.completions", request.body, model)
         per_input, per_output, per_request = PERPLEXITY_RATES.get(model, PERPLEXITY_RATES["*"])
