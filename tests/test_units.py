@@ -8,6 +8,7 @@ call partial; the override file's rate makes it exact.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,9 +66,10 @@ class Run:
             return store.rows()
 
 
-@pytest.fixture
-def run(tmp_path: Path) -> Iterator[Run]:
-    """Our instrumentation on a real OpenTelemetry SDK, writing spans, the cost metric and the store."""
+@contextlib.contextmanager
+def _instrumented(tmp_path: Path, *instrumentors: tuple[Any, Settings | None]) -> Iterator[Run]:
+    """Our instrumentation (each instrumentor with its settings) on a real OpenTelemetry SDK, writing
+    spans, the cost metric and the store."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -75,21 +77,29 @@ def run(tmp_path: Path) -> Iterator[Run]:
     tracer_provider.add_span_processor(SimpleSpanProcessor(store))
     reader = InMemoryMetricReader()
     meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    for instrumentor, provider in zip(instrumentors, ("openai", "anthropic"), strict=True):
-        settings = Settings(provider_hosts={"127.0.0.1": provider})
-        instrumentor.instrument(
-            tracer_provider=tracer_provider, meter_provider=meter_provider, settings=settings
-        )
+    for instrumentor, settings in instrumentors:
+        options = {} if settings is None else {"settings": settings}
+        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, **options)
     try:
         yield Run(spans, reader, tmp_path / "usage.db", tracer_provider, meter_provider, store)
     finally:
-        for instrumentor in instrumentors:
+        for instrumentor, _ in instrumentors:
             instrumentor.uninstrument()
         deferred.finish_all()
         tracer_provider.shutdown()
         meter_provider.shutdown()
         get_price_book().clear_overrides()
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
+    """OpenAI and Anthropic clients of the fake server, instrumented (see ``_instrumented``)."""
+    with _instrumented(
+        tmp_path,
+        (OpenAIInstrumentor(), Settings(provider_hosts={"127.0.0.1": "openai"})),
+        (AnthropicInstrumentor(), Settings(provider_hosts={"127.0.0.1": "anthropic"})),
+    ) as instrumented:
+        yield instrumented
 
 
 def _assert_priced(run: Run, expected: float, tools: float) -> dict[str, Any]:
@@ -350,14 +360,8 @@ def test_groq_whisper_is_priced_per_hour_with_a_10_second_minimum(
 
     from genai_cost.instrumentation.groq import GroqInstrumentor
 
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
     instrumentor: Any = GroqInstrumentor() if sdk == "groq" else OpenAIInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-    try:
+    with _instrumented(tmp_path, (instrumentor, None)) as run:
         client: Any
         if sdk == "groq":
             client = groq.Groq(api_key="k", base_url=fake_server.groq_base_url, max_retries=0)
@@ -368,19 +372,14 @@ def test_groq_whisper_is_priced_per_hour_with_a_10_second_minimum(
             file=("a.mp3", b"\0" * size, "audio/mpeg"),
             response_format="verbose_json",
         )
-    finally:
-        instrumentor.uninstrument()
-    (billed,) = fake_server.ledger
-    expected = max(billed.audio_seconds, 10.0) * GROQ_WHISPER_PER_SECOND
-    (span,) = spans.get_finished_spans()
-    attrs = dict(span.attributes or {})
-    assert attrs[sc.GEN_AI_PROVIDER_NAME] == "groq"
-    assert attrs[sc.GENAI_COST_AUDIO_SECONDS] == billed.audio_seconds
-    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, abs=TOLERANCE)
-    run = Run(spans, reader, tmp_path, tracer_provider, meter_provider, None)  # type: ignore[arg-type]
-    assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
+        (billed,) = fake_server.ledger
+        expected = max(billed.audio_seconds, 10.0) * GROQ_WHISPER_PER_SECOND
+        (span,) = run.spans.get_finished_spans()
+        attrs = dict(span.attributes or {})
+        assert attrs[sc.GEN_AI_PROVIDER_NAME] == "groq"
+        assert attrs[sc.GENAI_COST_AUDIO_SECONDS] == billed.audio_seconds
+        assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, abs=TOLERANCE)
+        assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
 
 
 # --- speech and images -------------------------------------------------------------------------------------
@@ -574,7 +573,6 @@ def test_reprice_makes_a_partial_call_exact_with_the_new_rate(
 
 
 def _report(db: Path) -> str:
-    import contextlib
     import io
 
     from genai_cost.cli import main
@@ -644,18 +642,8 @@ def test_gemini_grounding_is_charged_as_google_bills_it(
 
     from genai_cost.instrumentation.google_genai import GoogleGenAIInstrumentor
 
-    spans = InMemorySpanExporter()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
-    instrumentor = GoogleGenAIInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        settings=Settings(provider_hosts={"127.0.0.1": "gcp.gemini"}),
-    )
-    try:
+    gemini = (GoogleGenAIInstrumentor(), Settings(provider_hosts={"127.0.0.1": "gcp.gemini"}))
+    with _instrumented(tmp_path, gemini) as run:
         client = genai.Client(
             api_key="k", http_options=types.HttpOptions(base_url=fake_server.gemini_base_url)
         )
@@ -667,23 +655,18 @@ def test_gemini_grounding_is_charged_as_google_bills_it(
                 pass
         else:
             client.models.generate_content(model=model, contents="latest news", config=config)
-    finally:
-        instrumentor.uninstrument()
-    (billed,) = fake_server.ledger
-    per_input, per_output, per_search = GEMINI[model]
-    usage = billed.normalized()
-    assert billed.web_search_calls == (2 if model.startswith("gemini-3") else 1)  # queries vs prompts
-    searches = billed.web_search_calls * per_search
-    expected = (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1e6 + searches  # type: ignore[operator]
-    (span,) = spans.get_finished_spans()
-    attrs = dict(span.attributes or {})
-    assert attrs[sc.GENAI_COST_WEB_SEARCH_CALLS] == billed.web_search_calls
-    assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, abs=TOLERANCE)
-    assert attrs[sc.GENAI_COST_TOOLS_AMOUNT] == pytest.approx(searches, abs=TOLERANCE)
-    run = Run(spans, reader, tmp_path, tracer_provider, meter_provider, None)  # type: ignore[arg-type]
-    assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
+        (billed,) = fake_server.ledger
+        per_input, per_output, per_search = GEMINI[model]
+        usage = billed.normalized()
+        assert billed.web_search_calls == (2 if model.startswith("gemini-3") else 1)  # queries vs prompts
+        searches = billed.web_search_calls * per_search
+        expected = (usage.input_tokens * per_input + usage.output_tokens * per_output) / 1e6 + searches  # type: ignore[operator]
+        (span,) = run.spans.get_finished_spans()
+        attrs = dict(span.attributes or {})
+        assert attrs[sc.GENAI_COST_WEB_SEARCH_CALLS] == billed.web_search_calls
+        assert attrs[sc.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, abs=TOLERANCE)
+        assert attrs[sc.GENAI_COST_TOOLS_AMOUNT] == pytest.approx(searches, abs=TOLERANCE)
+        assert run.cost_metric_sum() == pytest.approx(expected, abs=TOLERANCE)
 
 
 def test_speech_streamed_to_a_file_is_priced_without_a_parse(
