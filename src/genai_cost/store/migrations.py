@@ -197,9 +197,9 @@ def m007_priced_units(db: Any, d: Dialect) -> None:
     # Units billed per use beside the tokens (tool calls, images, audio seconds, characters), the part
     # of the cost they make, and whether a call was priced for part of what was billed (a unit with no
     # rate) and why. NULL / false on rows written before this migration.
-    for table in ("usage", *(t.name for t in rollup.TABLES)):  # the calls and their hourly totals
+    for name in ("usage", *(t.name for t in rollup.TABLES)):  # the calls and their hourly totals
         for column, kind in _M007_UNITS:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}")
+            db.execute(f"ALTER TABLE {name} ADD COLUMN {column} {d.real if kind == 'real' else 'INTEGER'}")
     db.execute(f"ALTER TABLE usage ADD COLUMN cost_tools {d.real}")
     db.execute(f"ALTER TABLE usage ADD COLUMN partial {d.flag} NOT NULL DEFAULT FALSE")
     db.execute("ALTER TABLE usage ADD COLUMN partial_reason TEXT")
