@@ -140,7 +140,9 @@ def stated_cost(usage: Any) -> float | None:
         value = extra.get("cost") if extra else None
         if value is None:
             value = getattr(usage, "__dict__", _NO_FIELDS).get("cost")
-    if value is not None and type(value) not in (int, float):
+    if value is None:  # most responses state none
+        return None
+    if type(value) not in (int, float):
         value = get(value, "total_cost")
     return amount(value)
 
